@@ -1,0 +1,77 @@
+package devices
+
+import (
+	"errors"
+	"net/netip"
+)
+
+// Sentinel errors. The admin API maps them to Kazoo's error envelopes.
+var (
+	ErrNotFound      = errors.New("devices: not found")      // 404 bad_identifier
+	ErrStaleRevision = errors.New("devices: stale revision") // 412 (If-Match did not match)
+	ErrConflict      = errors.New("devices: conflict")       // 409 datastore_conflict
+)
+
+// ValidationError is a failed schema or uniqueness check. Fields is keyed by
+// the field path joined with "." (literal dots escaped as %2E), then by the
+// failed rule ("required", "minLength", "maxLength", "enum", "type", "unique",
+// ...), then the rule's details ("message", "value", "target", "cause"), which
+// is exactly the "data" of Kazoo's 400 "validation error" envelope.
+type ValidationError struct {
+	Fields map[string]map[string]map[string]any
+}
+
+func (e *ValidationError) Error() string { return "devices: validation error" }
+
+// Account is a tenant: one SIP realm and the devices in it.
+type Account struct {
+	ID       string
+	Name     string
+	Realm    string // lower-cased, unique
+	Enabled  bool
+	Rev      string // "N-<hex>", also the ETag
+	Created  int64  // Gregorian seconds
+	Modified int64  // Gregorian seconds
+	// Doc is the public document as the API shows it (with "id"). Read-only.
+	Doc map[string]any
+}
+
+// Device is an immutable snapshot of a device document plus the fields the
+// SIP hot path reads, decoded once when the document is written. Never
+// mutate a *Device obtained from the store; writes replace the snapshot.
+type Device struct {
+	ID        string
+	AccountID string
+	// Realm is sip.realm when set, else the account realm; lower-cased.
+	Realm    string
+	Username string     // sip.username ("" when unset)
+	Password string     // sip.password
+	Method   string     // sip.method: "password" or "ip"
+	IP       netip.Addr // sip.ip, zero when unset or not an address
+	// Enabled is the device's "enabled" AND its account's.
+	Enabled                         bool
+	ExpireSeconds                   int // sip.expire_seconds, 0 when unset
+	OwnerID                         string
+	MACAddress                      string
+	RegisterOverwriteNotify         bool
+	SuppressUnregisterNotifications bool
+
+	Rev      string
+	Created  int64
+	Modified int64
+	// Doc is the public document as the API shows it (with "id"). Read-only.
+	Doc map[string]any
+}
+
+// Change tells subscribers that a device was created, replaced or deleted.
+// Old is nil on create, New is nil on delete.
+type Change struct {
+	Old, New *Device
+}
+
+// Token is an account-scoped API token. Only a hash of the secret is kept.
+type Token struct {
+	ID        string `json:"id"`
+	AccountID string `json:"account_id"`
+	Created   int64  `json:"created"` // Gregorian seconds
+}
