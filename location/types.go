@@ -17,6 +17,19 @@ const (
 	WSS
 )
 
+// numTransports sizes the per-transport counters; Stats returns this many.
+const numTransports = 5
+
+var transportNames = [numTransports]string{"udp", "tcp", "tls", "ws", "wss"}
+
+// String returns the lower-case name used in metric labels and logs.
+func (tr Transport) String() string {
+	if int(tr) < numTransports {
+		return transportNames[tr]
+	}
+	return "unknown"
+}
+
 // Binding is one registered contact of an AOR.
 type Binding struct {
 	// Contact is the Contact URI as received, without angle brackets; header

@@ -2,45 +2,231 @@ package proxy
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"log/slog"
+	"net"
 	"net/netip"
+	"sync"
+	"sync/atomic"
+	"time"
 
+	"github.com/emiago/sipgo"
+	"github.com/emiago/sipgo/sip"
 	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/sync/errgroup"
+
 	"github.com/sipedge/sipedge/registrar"
 )
 
-// Config is the SIP server's section of the configuration.
-type Config struct {
-	// Listen is the SIP address for both UDP and TCP, e.g. ":5060" or "127.0.0.1:0"
-	// (with port 0, UDP and TCP get the same free port).
-	Listen string `yaml:"listen"`
-	// Advertise, when set, is the host[:port] put in Via/Record-Route and shown as
-	// proxy_ip/proxy_port, for hosts behind NAT or a load balancer.
-	Advertise string `yaml:"advertise"`
-	// UserAgent is the Server header value; no version by default.
-	UserAgent string `yaml:"user_agent"`
-}
-
-// Default returns the defaults a newcomer gets.
-func Default() Config { panic("todo") }
-
-// Validate names the first bad field.
-func (c Config) Validate() error { panic("todo") }
+// drainLimit bounds how long Serve waits, after its listeners are closed, for
+// handlers still running; their ctx is already cancelled by then.
+const drainLimit = 5 * time.Second
 
 // Server is the SIP server.
-type Server struct{}
+type Server struct {
+	cfg Config
+	reg *registrar.Service
+	log *slog.Logger
+	m   *metrics
 
-// New builds a server; it does not listen yet.
+	ua  *sipgo.UserAgent
+	srv *sipgo.Server
+
+	handler  Handler // the whole chain, built once in New
+	routes   atomic.Pointer[routeTable]
+	filters  atomic.Pointer[[]ReadFilter]
+	inflight atomic.Int64 // requests admitted by Limit
+	track    tracker      // every handler run, for the drain
+
+	// baseCtx is the parent of every request's ctx; Serve cancels it on stop.
+	baseCtx    context.Context
+	cancelBase context.CancelFunc
+
+	mu      sync.Mutex
+	udp     net.PacketConn
+	tcp     net.Listener
+	udpAddr netip.AddrPort
+	tcpAddr netip.AddrPort
+	local   localAddrs
+	serving atomic.Bool
+}
+
+// New builds a server; it does not listen yet. reg may be nil, in which case
+// REGISTER is answered 501 like any method without a route.
 func New(cfg Config, reg *registrar.Service, prom prometheus.Registerer, log *slog.Logger) (*Server, error) {
-	panic("todo")
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("proxy: %w", err)
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	if prom == nil {
+		prom = prometheus.NewRegistry()
+	}
+	s := &Server{cfg: cfg, reg: reg, log: log}
+	s.baseCtx, s.cancelBase = context.WithCancel(context.Background())
+	m, err := newMetrics(prom, func() float64 { return float64(s.inflight.Load()) })
+	if err != nil {
+		return nil, err
+	}
+	s.m = m
+
+	// sipgo logs every unparseable datagram at Error with its payload; its
+	// own logger is quieter (Warn and up), truncated and rate-limited so a
+	// scanner cannot flood ours.
+	libLog := LibraryLogger(log)
+	name := cfg.UserAgent
+	if name == "" {
+		name = "sipedge"
+	}
+	ua, err := sipgo.NewUA(
+		sipgo.WithUserAgent(name),
+		sipgo.WithUserAgentTransportLayerOptions(
+			sip.WithTransportLayerLogger(libLog),
+			sip.WithTransportLayerReadFilter(s.readFilter),
+		),
+		sipgo.WithUserAgentTransactionLayerOptions(
+			sip.WithTransactionLayerLogger(libLog),
+			sip.WithTransactionLayerUnhandledResponseHandler(s.strayResponse),
+		),
+	)
+	if err != nil {
+		return nil, fmt.Errorf("proxy: user agent: %w", err)
+	}
+	srv, err := sipgo.NewServer(ua, sipgo.WithServerLogger(libLog))
+	if err != nil {
+		_ = ua.Close()
+		return nil, fmt.Errorf("proxy: server: %w", err)
+	}
+	s.ua, s.srv = ua, srv
+
+	s.routes.Store(s.defaultRoutes())
+	s.filters.Store(&[]ReadFilter{})
+	s.handler = buildChain(HandlerFunc(s.route), s.chain())
+	// No per-method sipgo handlers: every request, known method or not,
+	// lands in the one chain through the no-route hook.
+	srv.OnNoRoute(s.adapt(s.handler))
+	return s, nil
 }
 
 // Listen binds the UDP socket and the TCP listener (same port).
-func (s *Server) Listen() error { panic("todo") }
+func (s *Server) Listen() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.udp != nil {
+		return errors.New("proxy: already listening")
+	}
+	host, portStr, _ := net.SplitHostPort(s.cfg.Listen) // checked by Validate
+	port, _ := parsePort(portStr)
+	pc, ln, err := listenPair(host, port)
+	if err != nil {
+		return err
+	}
+	s.setReadBuffer(pc)
+	s.udp, s.tcp = pc, ln
+	s.udpAddr = addrPortOf(pc.LocalAddr())
+	s.tcpAddr = addrPortOf(ln.Addr())
 
-// UDPAddr and TCPAddr are the bound addresses, valid after Listen.
-func (s *Server) UDPAddr() netip.AddrPort { panic("todo") }
-func (s *Server) TCPAddr() netip.AddrPort { panic("todo") }
+	local, err := s.resolveLocal()
+	if err != nil {
+		_ = pc.Close()
+		_ = ln.Close()
+		s.udp, s.tcp = nil, nil
+		return err
+	}
+	s.local = local
+	s.log.Info("sip listening", "udp", s.udpAddr.String(), "tcp", s.tcpAddr.String(), "advertise", s.local.describe())
+	return nil
+}
+
+// UDPAddr is the bound UDP address, valid after Listen.
+func (s *Server) UDPAddr() netip.AddrPort {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.udpAddr
+}
+
+// TCPAddr is the bound TCP address, valid after Listen.
+func (s *Server) TCPAddr() netip.AddrPort {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.tcpAddr
+}
 
 // Serve serves until ctx is done, then closes the listeners and returns nil.
-func (s *Server) Serve(ctx context.Context) error { panic("todo") }
+// It listens first if Listen was not called. A listener that fails on its
+// own ends Serve with that error. Serve may be called once.
+func (s *Server) Serve(ctx context.Context) error {
+	if !s.serving.CompareAndSwap(false, true) {
+		return errors.New("proxy: Serve called twice")
+	}
+	s.mu.Lock()
+	listening := s.udp != nil
+	s.mu.Unlock()
+	if !listening {
+		if err := s.Listen(); err != nil {
+			s.shutdown()
+			return err
+		}
+	}
+	s.mu.Lock()
+	pc, ln, udpAddr, tcpAddr := s.udp, s.tcp, s.udpAddr, s.tcpAddr
+	s.mu.Unlock()
+
+	var stopping atomic.Bool
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error {
+		err := s.srv.ServeUDP(pc)
+		if stopping.Load() {
+			return nil
+		}
+		if err == nil {
+			// sipgo's UDP reader returns nil when it gives up (a read error);
+			// the socket would then sit open with nobody reading it.
+			err = errors.New("reader stopped")
+		}
+		return fmt.Errorf("proxy: udp %s: %w", udpAddr, err)
+	})
+	g.Go(func() error {
+		err := s.srv.ServeTCP(ln)
+		if stopping.Load() {
+			return nil
+		}
+		return fmt.Errorf("proxy: tcp %s: %w", tcpAddr, err)
+	})
+	g.Go(func() error {
+		<-gctx.Done()
+		stopping.Store(true)
+		return errors.Join(ignoreClosed(pc.Close()), ignoreClosed(ln.Close()))
+	})
+	err := g.Wait()
+	s.shutdown()
+	return err
+}
+
+// shutdown cancels running handlers, waits a bounded time for them, then
+// closes the transaction and transport layers (and with them every accepted
+// TCP connection).
+func (s *Server) shutdown() {
+	s.cancelBase()
+	if !s.track.wait(drainLimit) {
+		s.log.Warn("sip handlers still running at shutdown", "limit", drainLimit)
+	}
+	if err := s.ua.Close(); err != nil {
+		s.log.Debug("sip user agent close", "err", err)
+	}
+}
+
+func ignoreClosed(err error) error {
+	if errors.Is(err, net.ErrClosed) {
+		return nil
+	}
+	return err
+}
+
+// strayResponse sees responses that match no client transaction; with no
+// forwarding yet there is nothing to relay them to.
+func (s *Server) strayResponse(res *sip.Response) {
+	s.log.Debug("stray sip response dropped", "code", res.StatusCode, "src", res.Source())
+}

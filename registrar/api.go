@@ -4,7 +4,6 @@ import (
 	"errors"
 	"net/netip"
 
-	"github.com/emiago/sipgo/sip"
 	"github.com/sipedge/sipedge/devices"
 	"github.com/sipedge/sipedge/location"
 )
@@ -72,36 +71,3 @@ type Ban struct {
 	Failures int    `json:"failures"`
 	Until    int64  `json:"until"` // Unix seconds
 }
-
-// Service is the registrar. Safe for concurrent use.
-type Service struct{}
-
-// HandleRegister answers one REGISTER. A nil response means drop silently
-// (a banned source when the ban action is "drop").
-func (s *Service) HandleRegister(req *sip.Request, src Source) *sip.Response { panic("todo") }
-
-// Registrations lists the account's registrations (one Record per binding).
-func (s *Service) Registrations(accountID string) []Record { panic("todo") }
-
-// Count counts the account's registered contacts.
-func (s *Service) Count(accountID string) int { panic("todo") }
-
-// RegisteredDevices returns the ids of the account's devices with at least one live binding.
-func (s *Service) RegisteredDevices(accountID string) []string { panic("todo") }
-
-// FlushAccount removes every binding of the account and returns how many went.
-func (s *Service) FlushAccount(accountID string) int { panic("todo") }
-
-// FlushUser removes the bindings of the account's device with that SIP
-// username; ErrUnknownUser when the account has no such device.
-func (s *Service) FlushUser(accountID, username string) (int, error) { panic("todo") }
-
-// DeviceChanged flushes a device's bindings when its username, password or
-// enabled flag changed, or it was deleted. Wire it to devices.Store.Subscribe.
-func (s *Service) DeviceChanged(c devices.Change) { panic("todo") }
-
-// Bans lists active bans.
-func (s *Service) Bans() []Ban { panic("todo") }
-
-// Unban lifts a ban by its key; false if there was none.
-func (s *Service) Unban(key string) bool { panic("todo") }

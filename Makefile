@@ -1,0 +1,45 @@
+# The two commands a newcomer needs are `make run` and `make test`.
+GO      ?= go
+PKGS    ?= ./...
+FUZZTIME ?= 20s
+
+.PHONY: run build test race lint fuzz interop bench cover tidy-check
+
+run:
+	$(GO) run ./cmd/sipedge
+
+build:
+	$(GO) build -o bin/sipedge ./cmd/sipedge
+
+# test is what CI runs: vet, the race-enabled suite, then the interop suite.
+test: lint race interop
+
+race:
+	$(GO) test -race -shuffle=on -count=1 -timeout 15m $(PKGS)
+
+lint:
+	@fmt="$$(gofmt -l $$(git ls-files '*.go'))"; if [ -n "$$fmt" ]; then echo "gofmt needed:"; echo "$$fmt"; exit 1; fi
+	$(GO) vet $(PKGS)
+	@if command -v staticcheck >/dev/null 2>&1; then staticcheck $(PKGS); \
+	elif [ -x "$$($(GO) env GOPATH)/bin/staticcheck" ]; then "$$($(GO) env GOPATH)/bin/staticcheck" $(PKGS); \
+	else echo "staticcheck not installed (go install honnef.co/go/tools/cmd/staticcheck@latest)"; fi
+
+fuzz:
+	@for pkg in $$($(GO) list ./...); do \
+	  for f in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz'); do \
+	    echo "== $$pkg $$f"; $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
+	  done; \
+	done
+
+# interop drives real SIP clients from Debian (SIPp) against a running sipedge.
+interop:
+	./interop/run.sh
+
+bench:
+	./bench/peers/run.sh
+
+cover:
+	$(GO) test -coverprofile=cover.out $(PKGS) && $(GO) tool cover -func=cover.out | tail -1
+
+tidy-check:
+	$(GO) mod tidy -diff

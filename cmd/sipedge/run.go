@@ -1,0 +1,243 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"golang.org/x/sync/errgroup"
+	"gopkg.in/yaml.v3"
+
+	"github.com/sipedge/sipedge/adminapi"
+	"github.com/sipedge/sipedge/devices"
+	"github.com/sipedge/sipedge/location"
+	"github.com/sipedge/sipedge/proxy"
+	"github.com/sipedge/sipedge/registrar"
+)
+
+// run is main without the process: everything it needs comes in, so tests
+// can drive it.
+func run(ctx context.Context, args, environ []string, stderr io.Writer) error {
+	o, err := parseFlags(args, stderr)
+	if err != nil {
+		return err
+	}
+	cfg, err := loadConfig(o, environ)
+	if o.printConfig {
+		out, merr := yaml.Marshal(redacted(cfg))
+		if merr != nil {
+			return merr
+		}
+		_, _ = stderr.Write(out)
+		return err
+	}
+	if err != nil {
+		return fmt.Errorf("invalid configuration:\n%w", err)
+	}
+	if o.checkConfig {
+		fmt.Fprintln(stderr, "configuration ok")
+		return nil
+	}
+	log := newLogger(cfg.Log, stderr)
+	return serve(ctx, cfg, log)
+}
+
+// redacted hides secrets from -print-config.
+func redacted(cfg Config) Config {
+	if cfg.AdminToken != "" {
+		cfg.AdminToken = "<redacted>"
+	}
+	return cfg
+}
+
+func newLogger(c LogConfig, w io.Writer) *slog.Logger {
+	var lvl slog.Level
+	_ = lvl.UnmarshalText([]byte(c.Level))
+	opts := &slog.HandlerOptions{Level: lvl}
+	if c.Format == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
+	if err := os.MkdirAll(cfg.Data, 0o700); err != nil {
+		return fmt.Errorf("data dir: %w", err)
+	}
+	token, err := adminToken(cfg, log)
+	if err != nil {
+		return err
+	}
+	secret, err := secretFile(filepath.Join(cfg.Data, "nonce.key"))
+	if err != nil {
+		return err
+	}
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+
+	store, err := devices.Open(devices.Options{Path: filepath.Join(cfg.Data, "sipedge.db")})
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+
+	loc := location.New(location.Options{})
+	snapshot := filepath.Join(cfg.Data, "location.snap")
+	if n, err := loc.LoadFile(snapshot); err != nil {
+		// A corrupt snapshot costs registrations, never the start: phones
+		// re-register within their expiry anyway.
+		log.Error("location snapshot unreadable, starting empty", "path", snapshot, "err", err)
+		_ = os.Rename(snapshot, snapshot+".corrupt")
+	} else {
+		log.Info("location restored", "bindings", n)
+	}
+
+	rcfg := cfg.Registrar
+	rcfg.Secret = secret
+	registrarSvc, err := registrar.New(rcfg, store, loc, reg, log.With("pkg", "registrar"))
+	if err != nil {
+		return err
+	}
+	store.Subscribe(registrarSvc.DeviceChanged)
+
+	sipSrv, err := proxy.New(cfg.SIP, registrarSvc, reg, log.With("pkg", "proxy"))
+	if err != nil {
+		return err
+	}
+	if err := sipSrv.Listen(); err != nil {
+		return err
+	}
+	var ready atomic.Bool
+	api, err := adminapi.New(cfg.API, adminapi.Deps{
+		Directory:  store,
+		Registrar:  registrarSvc,
+		AdminToken: token,
+		Gatherer:   reg,
+		Registerer: reg,
+		Log:        log.With("pkg", "adminapi"),
+		Ready:      ready.Load,
+	})
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", cfg.API.Listen)
+	if err != nil {
+		return fmt.Errorf("admin api: %w", err)
+	}
+
+	// srvCtx outlives ctx by the grace period so in-flight work can finish.
+	srvCtx, cancelSrv := context.WithCancel(context.Background())
+	defer cancelSrv()
+	g, gctx := errgroup.WithContext(srvCtx)
+	g.Go(func() error { return sipSrv.Serve(gctx) })
+	g.Go(func() error { return api.Serve(gctx, ln) })
+	g.Go(func() error {
+		return loc.Run(gctx, cfg.Location.ExpireInterval, snapshot, cfg.Location.SnapshotInterval)
+	})
+	ready.Store(true)
+	log.Info("sipedge started",
+		"sip_udp", sipSrv.UDPAddr().String(), "sip_tcp", sipSrv.TCPAddr().String(),
+		"api", ln.Addr().String(), "data", cfg.Data)
+
+	select {
+	case <-ctx.Done():
+	case <-gctx.Done(): // a server failed
+	}
+	ready.Store(false)
+	log.Info("shutting down", "grace", cfg.Shutdown.Grace)
+	hardStop := make(chan os.Signal, 1)
+	signal.Notify(hardStop, syscall.SIGINT, syscall.SIGTERM)
+	defer signal.Stop(hardStop)
+	cancelSrv()
+	done := make(chan error, 1)
+	go func() { done <- g.Wait() }()
+	select {
+	case err := <-done:
+		if err != nil && !errors.Is(err, context.Canceled) {
+			return err
+		}
+		log.Info("stopped")
+		return nil
+	case <-hardStop:
+		return errors.New("second signal: exiting at once")
+	case <-time.After(cfg.Shutdown.Grace):
+		return fmt.Errorf("shutdown took longer than %s", cfg.Shutdown.Grace)
+	}
+}
+
+// adminToken returns the configured token or the one generated on first
+// start, which is kept (0600) in the data dir and printed only that once.
+func adminToken(cfg Config, log *slog.Logger) (string, error) {
+	if cfg.AdminToken != "" {
+		return cfg.AdminToken, nil
+	}
+	path := filepath.Join(cfg.Data, "admin_token")
+	b, err := os.ReadFile(path)
+	if err == nil {
+		return strings.TrimSpace(string(b)), nil
+	}
+	if !errors.Is(err, fs.ErrNotExist) {
+		return "", fmt.Errorf("admin token: %w", err)
+	}
+	tok, err := randomHex(32)
+	if err != nil {
+		return "", err
+	}
+	if err := writeSecret(path, []byte(tok+"\n")); err != nil {
+		return "", fmt.Errorf("admin token: %w", err)
+	}
+	log.Warn("generated an admin token; it is shown only this once", "token", tok, "file", path)
+	return tok, nil
+}
+
+// secretFile returns the key kept at path, creating it on first start, so
+// nonces handed out before a restart stay valid after it.
+func secretFile(path string) ([]byte, error) {
+	b, err := os.ReadFile(path)
+	if err == nil && len(b) >= 32 {
+		return b, nil
+	}
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("secret %s: %w", path, err)
+	}
+	b = make([]byte, 32)
+	if _, err := rand.Read(b); err != nil {
+		return nil, err
+	}
+	if err := writeSecret(path, b); err != nil {
+		return nil, fmt.Errorf("secret %s: %w", path, err)
+	}
+	return b, nil
+}
+
+func writeSecret(path string, b []byte) error {
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, b, 0o600); err != nil {
+		return err
+	}
+	return os.Rename(tmp, path)
+}
+
+func randomHex(n int) (string, error) {
+	b := make([]byte, n)
+	if _, err := rand.Read(b); err != nil {
+		return "", err
+	}
+	return hex.EncodeToString(b), nil
+}

@@ -1,0 +1,187 @@
+package devices
+
+import (
+	"bufio"
+	"bytes"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+var startTime = time.Now().Add(-time.Second)
+
+func assertFileLacks(t *testing.T, path, s string) {
+	t.Helper()
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if bytes.Contains(raw, []byte(s)) {
+		t.Errorf("%s contains %q", path, s)
+	}
+}
+
+func TestReopenAfterClose(t *testing.T) {
+	t.Parallel()
+	s, path := newTestStore(t)
+	a := mustAccount(t, s, obj(t, `{"name":"acme","realm":"acme.example.com","x":{"y":[1,"z"]}}`))
+	d := mustDevice(t, s, a.ID, obj(t, `{"name":"alice","mac_address":"00:04:f2:ab:7e:fd","sip":{"username":"alice","password":"secret1"}}`))
+	trunk := mustDevice(t, s, a.ID, obj(t, `{"name":"trunk","sip":{"method":"ip","ip":"192.0.2.10"}}`))
+	gone := mustDevice(t, s, a.ID, obj(t, `{"name":"gone"}`))
+	d, err := s.PatchDevice(a.ID, d.ID, obj(t, `{"presence_id":"1001"}`), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.DeleteDevice(a.ID, gone.ID); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	s2, err := Open(Options{Path: path})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s2.Close()
+	a2, err := s2.Account(a.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	jsonEqual(t, "account", a2, a)
+	for _, want := range []*Device{d, trunk} {
+		got, err := s2.Device(a.ID, want.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		jsonEqual(t, "device "+want.ID, got, want)
+	}
+	if _, err := s2.Device(a.ID, gone.ID); err == nil {
+		t.Error("deleted device came back")
+	}
+	if s2.ByUser("ACME.example.com", "Alice") == nil || s2.ByIP(trunk.IP) == nil {
+		t.Error("indexes not rebuilt")
+	}
+	// Uniqueness state is rebuilt too.
+	_, err = s2.CreateDevice(a.ID, obj(t, `{"name":"dup","mac_address":"0004f2ab7efd"}`))
+	validationFields(t, err)
+	d3, err := s2.PatchDevice(a.ID, d.ID, obj(t, `{"name":"alice 3"}`), d.Rev)
+	if err != nil || !strings.HasPrefix(d3.Rev, "3-") {
+		t.Errorf("patch after reopen: %v %q", err, d3.Rev)
+	}
+}
+
+// A write is on disk when the method returns: a copy of the file taken
+// while the store is still open (no Close) holds it.
+func TestWriteDurableWithoutClose(t *testing.T) {
+	t.Parallel()
+	s, path := newTestStore(t)
+	a := mustAccount(t, s, obj(t, `{"name":"acme"}`))
+	d := mustDevice(t, s, a.ID, obj(t, `{"name":"d","sip":{"username":"bob"}}`))
+
+	cp := filepath.Join(t.TempDir(), "copy.db")
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(cp, raw, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s2, err := Open(Options{Path: cp})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s2.Close()
+	if got := s2.ByUser(a.Realm, "bob"); got == nil || got.ID != d.ID {
+		t.Errorf("device missing from a copy taken without Close: %+v", got)
+	}
+}
+
+const crashChildEnv = "SIPEDGE_DEVICES_CRASH_CHILD"
+
+// TestCrashDurability creates a device in a child process, kills it with
+// SIGKILL right after CreateDevice returned, and reopens the file.
+func TestCrashDurability(t *testing.T) {
+	if path := os.Getenv(crashChildEnv); path != "" {
+		crashChild(path)
+		return
+	}
+	if testing.Short() {
+		t.Skip("spawns a process")
+	}
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "sipedge.db")
+	cmd := exec.Command(os.Args[0], "-test.run=^TestCrashDurability$")
+	cmd.Env = append(os.Environ(), crashChildEnv+"="+path)
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	line, err := bufio.NewReader(out).ReadString('\n')
+	_ = cmd.Process.Kill() // SIGKILL: no deferred Close, no flush
+	_ = cmd.Wait()
+	if err != nil && err != io.EOF {
+		t.Fatalf("reading child: %v", err)
+	}
+	accountID, deviceID, ok := strings.Cut(strings.TrimSpace(strings.TrimPrefix(line, "created ")), " ")
+	if !ok {
+		t.Fatalf("child said %q", line)
+	}
+	s, err := Open(Options{Path: path})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	d, err := s.Device(accountID, deviceID)
+	if err != nil {
+		t.Fatalf("device lost after kill -9: %v", err)
+	}
+	if d.Username != "crash" || s.ByUser(d.Realm, "crash") != d {
+		t.Errorf("device after kill -9: %+v", d)
+	}
+}
+
+func crashChild(path string) {
+	s, err := Open(Options{Path: path})
+	if err != nil {
+		os.Exit(3)
+	}
+	a, err := s.CreateAccount(map[string]any{"name": "crash"})
+	if err != nil {
+		os.Exit(4)
+	}
+	d, err := s.CreateDevice(a.ID, map[string]any{"name": "crash", "sip": map[string]any{"username": "crash"}})
+	if err != nil {
+		os.Exit(5)
+	}
+	os.Stdout.WriteString("created " + a.ID + " " + d.ID + "\n")
+	time.Sleep(time.Minute) // killed before this ends
+	os.Exit(6)
+}
+
+func TestOpenLockedFile(t *testing.T) {
+	t.Parallel()
+	_, path := newTestStore(t)
+	start := time.Now()
+	s, err := Open(Options{Path: path})
+	if err == nil {
+		s.Close()
+		t.Fatal("second Open of a locked file succeeded")
+	}
+	if !strings.Contains(err.Error(), "locked by another process") {
+		t.Errorf("error: %v", err)
+	}
+	if time.Since(start) > lockTimeout+2*time.Second {
+		t.Errorf("took %v", time.Since(start))
+	}
+	if _, err := Open(Options{}); err == nil {
+		t.Error("empty path accepted")
+	}
+}

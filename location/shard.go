@@ -1,0 +1,252 @@
+package location
+
+import (
+	"math"
+	"net/netip"
+	"strings"
+	"sync"
+	"sync/atomic"
+)
+
+// aorEntry is what a shard stores per AOR. It is a map value, not a pointer,
+// to save an allocation and a pointer per AOR.
+type aorEntry struct {
+	// key is the map's own copy of the AOR, shared by the heap and the flow
+	// index so neither holds a caller's string.
+	key      string
+	bindings []Binding
+	// sched is the expiry of this AOR's authoritative heap item; heap items
+	// with another value are stale and skipped when popped.
+	sched int64
+}
+
+// flowKey identifies a connection: RemoveFlow's unit.
+type flowKey struct {
+	src netip.AddrPort
+	tr  Transport
+}
+
+// expired is a binding removed because it expired, reported to OnExpire after
+// the shard lock is released.
+type expired struct {
+	aor string
+	b   Binding
+}
+
+// shard is one of the table's lock domains. Everything but the counters is
+// guarded by mu; the counters are atomics so Stats never takes a lock.
+type shard struct {
+	mu sync.RWMutex
+	m  map[string]aorEntry
+	// heap orders (expiry, aor) so Expire only touches what is due.
+	heap expHeap
+	// flows indexes connection-oriented flows to the AORs using them.
+	flows map[flowKey][]string
+	// intern holds one refcounted copy of the strings many bindings repeat.
+	intern map[string]*internRef
+	// in and out are reusable buffers for Update, kept to avoid allocating on
+	// every refresh.
+	in, out []Binding
+
+	next     atomic.Int64 // earliest heap expiry, or MaxInt64 when empty
+	aors     atomic.Int64
+	contacts [numTransports]atomic.Int64
+
+	_ [64]byte // keep neighbouring shards' hot words off this cache line
+}
+
+type internRef struct {
+	s string
+	n int
+}
+
+func (s *shard) init() {
+	s.m = make(map[string]aorEntry)
+	s.flows = make(map[flowKey][]string)
+	s.intern = make(map[string]*internRef)
+	s.next.Store(math.MaxInt64)
+}
+
+// retain returns the shard's canonical copy of v and counts one more user.
+func (s *shard) retain(v string) string {
+	if v == "" {
+		return ""
+	}
+	if r, ok := s.intern[v]; ok {
+		r.n++
+		return r.s
+	}
+	c := strings.Clone(v)
+	s.intern[c] = &internRef{s: c, n: 1}
+	return c
+}
+
+func (s *shard) release(v string) {
+	if v == "" {
+		return
+	}
+	r, ok := s.intern[v]
+	if !ok {
+		return
+	}
+	if r.n--; r.n <= 0 {
+		delete(s.intern, v)
+	}
+}
+
+// own returns a copy of v the table may keep: an equal string already held
+// by one of old when there is one (a refresh then allocates nothing), else a
+// clone, so the table never pins a caller's packet buffer or keeps a string
+// whose bytes the caller reuses.
+func own(v string, old []Binding, field func(*Binding) string) string {
+	if v == "" {
+		return ""
+	}
+	for i := range old {
+		if o := field(&old[i]); o == v {
+			return o
+		}
+	}
+	return strings.Clone(v)
+}
+
+func fContact(b *Binding) string         { return b.Contact }
+func fOriginalContact(b *Binding) string { return b.OriginalContact }
+func fCallID(b *Binding) string          { return b.CallID }
+func fDeviceID(b *Binding) string        { return b.DeviceID }
+func fUsername(b *Binding) string        { return b.Username }
+func fPreviousContact(b *Binding) string { return b.PreviousContact }
+
+// set replaces the bindings of aor with next, keeping the counters, the
+// interned strings, the flow index and the expiry heap in step. e and exists
+// are what s.m holds for aor. next must not share memory with e.bindings.
+// Called with s.mu held for writing.
+func (s *shard) set(aor string, e aorEntry, exists bool, next []Binding) {
+	if !exists {
+		if len(next) == 0 {
+			return
+		}
+		e.key = strings.Clone(aor)
+	}
+	aor = e.key
+	old := e.bindings
+	out := s.out[:0]
+	for i := range next {
+		b := next[i]
+		b.OriginalContact = own(b.OriginalContact, old, fOriginalContact)
+		// The Contact URI is nearly always inside the Contact header value,
+		// and the username the start of the AOR: share their bytes.
+		if at := strings.Index(b.OriginalContact, b.Contact); at >= 0 && b.Contact != "" {
+			b.Contact = b.OriginalContact[at : at+len(b.Contact)]
+		} else {
+			b.Contact = own(b.Contact, old, fContact)
+		}
+		if strings.HasPrefix(aor, b.Username) {
+			b.Username = aor[:len(b.Username)]
+		} else {
+			b.Username = own(b.Username, old, fUsername)
+		}
+		b.CallID = own(b.CallID, old, fCallID)
+		b.DeviceID = own(b.DeviceID, old, fDeviceID)
+		b.PreviousContact = own(b.PreviousContact, old, fPreviousContact)
+		// Retain before releasing the old set so a refresh never drops the
+		// last reference and re-clones the same string.
+		b.UserAgent = s.retain(b.UserAgent)
+		b.AccountID = s.retain(b.AccountID)
+		b.Realm = s.retain(b.Realm)
+		out = append(out, b)
+		s.count(b.Transport, 1)
+	}
+	for i := range old {
+		b := &old[i]
+		s.release(b.UserAgent)
+		s.release(b.AccountID)
+		s.release(b.Realm)
+		s.count(b.Transport, -1)
+	}
+	s.reindexFlows(aor, old, out)
+
+	if len(out) == 0 {
+		clear(old)
+		delete(s.m, aor)
+		s.aors.Add(-1)
+		s.out = out
+		return
+	}
+	if !exists {
+		s.aors.Add(1)
+	}
+	stored := old
+	if cap(stored) < len(out) || cap(stored) > 2*len(out)+4 {
+		stored = make([]Binding, 0, len(out))
+	}
+	stored = append(stored[:0], out...)
+	if len(old) > len(stored) && &old[:1][0] == &stored[:1][0] {
+		clear(old[len(stored):])
+	}
+	clear(out)
+	s.out = out[:0]
+
+	minExp := int64(math.MaxInt64)
+	for i := range stored {
+		minExp = min(minExp, unixNano(stored[i].Expires))
+	}
+	if !exists || minExp < e.sched {
+		e.sched = minExp
+		s.push(aor, minExp)
+	}
+	e.bindings = stored
+	s.m[aor] = e
+}
+
+func (s *shard) count(tr Transport, d int64) {
+	if int(tr) < numTransports {
+		s.contacts[tr].Add(d)
+	}
+}
+
+// reindexFlows updates the flow index for aor's change from old to next.
+// UDP is not indexed: it has no connection whose close needs RemoveFlow, and
+// leaving it out saves an index entry for most bindings.
+func (s *shard) reindexFlows(aor string, old, next []Binding) {
+	for i := range old {
+		f := flowKey{old[i].Source, old[i].Transport}
+		if f.tr == UDP || hasFlow(old[:i], f) || hasFlow(next, f) {
+			continue
+		}
+		s.unindex(f, aor)
+	}
+	for i := range next {
+		f := flowKey{next[i].Source, next[i].Transport}
+		if f.tr == UDP || hasFlow(next[:i], f) || hasFlow(old, f) {
+			continue
+		}
+		s.flows[f] = append(s.flows[f], aor)
+	}
+}
+
+func (s *shard) unindex(f flowKey, aor string) {
+	list := s.flows[f]
+	for j, a := range list {
+		if a == aor {
+			list[j] = list[len(list)-1]
+			list[len(list)-1] = ""
+			list = list[:len(list)-1]
+			break
+		}
+	}
+	if len(list) == 0 {
+		delete(s.flows, f)
+		return
+	}
+	s.flows[f] = list
+}
+
+func hasFlow(bs []Binding, f flowKey) bool {
+	for i := range bs {
+		if bs[i].Transport == f.tr && bs[i].Source == f.src {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,498 @@
+package location
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash"
+	"hash/crc32"
+	"io"
+	"io/fs"
+	"math"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"time"
+)
+
+// Snapshot format, version 1 (integers are unsigned varints unless noted):
+//
+//	header:  magic "SIPEDLOC" | version byte (1)
+//	frame*:  payload length (> 0) | payload: record+
+//	record:  aor | contact | original contact | call-id | user agent |
+//	         account id | device id | username | realm | previous contact
+//	         (each: length, bytes)
+//	         | source | local (each: length, netip.AddrPort binary form)
+//	         | transport byte | flags byte | cseq | q (4 bytes, big-endian float32 bits)
+//	         | expires | registered | updated (each: zig-zag varint Unix ns)
+//	end:     0 | record count | CRC-32C of every byte before it (4 bytes, big-endian)
+//
+// Frames let the reader checksum and decode whole slices instead of single
+// bytes. Records of one AOR are consecutive. The checksum is checked before
+// anything is loaded, so a truncated or damaged snapshot loads nothing.
+const (
+	snapMagic   = "SIPEDLOC"
+	snapVersion = 1
+
+	flagNAT          = 1 << 0
+	flagNoRegistered = 1 << 1
+	flagNoUpdated    = 1 << 2
+	knownFlags       = flagNAT | flagNoRegistered | flagNoUpdated
+
+	maxSnapFrame    = 1 << 30
+	snapFrameTarget = 1 << 20
+)
+
+var (
+	// ErrCorruptSnapshot is wrapped by every error about a snapshot's content.
+	ErrCorruptSnapshot = errors.New("location: corrupt snapshot")
+
+	castagnoli = crc32.MakeTable(crc32.Castagnoli)
+)
+
+// WriteSnapshot writes every live binding to w in a versioned, checksummed format.
+// Each shard is encoded to memory under its read lock and written after, so
+// a slow w never blocks registrations. The snapshot is consistent per AOR,
+// not across AORs.
+func (t *Table) WriteSnapshot(w io.Writer) error {
+	crc := crc32.New(castagnoli)
+	mw := io.MultiWriter(w, crc)
+	if _, err := mw.Write(append([]byte(snapMagic), snapVersion)); err != nil {
+		return fmt.Errorf("location: write snapshot: %w", err)
+	}
+	var (
+		frame []byte
+		lenb  []byte
+		count uint64
+	)
+	flush := func() error {
+		if len(frame) == 0 {
+			return nil
+		}
+		lenb = binary.AppendUvarint(lenb[:0], uint64(len(frame)))
+		if _, err := mw.Write(lenb); err != nil {
+			return err
+		}
+		_, err := mw.Write(frame)
+		frame = frame[:0]
+		return err
+	}
+	now := unixNano(t.now())
+	for i := range t.shards {
+		s := &t.shards[i]
+		s.mu.RLock()
+		for _, e := range s.m {
+			for j := range e.bindings {
+				b := &e.bindings[j]
+				if unixNano(b.Expires) <= now {
+					continue
+				}
+				frame = appendRecord(frame, e.key, b)
+				count++
+			}
+		}
+		s.mu.RUnlock()
+		if len(frame) >= snapFrameTarget {
+			if err := flush(); err != nil {
+				return fmt.Errorf("location: write snapshot: %w", err)
+			}
+		}
+	}
+	if err := flush(); err != nil {
+		return fmt.Errorf("location: write snapshot: %w", err)
+	}
+	end := binary.AppendUvarint(lenb[:0], 0)
+	end = binary.AppendUvarint(end, count)
+	crc.Write(end)
+	end = binary.BigEndian.AppendUint32(end, crc.Sum32())
+	if _, err := w.Write(end); err != nil {
+		return fmt.Errorf("location: write snapshot: %w", err)
+	}
+	return nil
+}
+
+func appendString(buf []byte, s string) []byte {
+	buf = binary.AppendUvarint(buf, uint64(len(s)))
+	return append(buf, s...)
+}
+
+func appendAddrPort(buf []byte, ap netip.AddrPort) []byte {
+	var tmp [32]byte
+	p, _ := ap.AppendBinary(tmp[:0]) // never fails
+	buf = binary.AppendUvarint(buf, uint64(len(p)))
+	return append(buf, p...)
+}
+
+func appendRecord(buf []byte, aor string, b *Binding) []byte {
+	for _, s := range [...]string{aor, b.Contact, b.OriginalContact, b.CallID, b.UserAgent,
+		b.AccountID, b.DeviceID, b.Username, b.Realm, b.PreviousContact} {
+		buf = appendString(buf, s)
+	}
+	buf = appendAddrPort(buf, b.Source)
+	buf = appendAddrPort(buf, b.Local)
+	var flags byte
+	if b.NAT {
+		flags |= flagNAT
+	}
+	if b.Registered.IsZero() {
+		flags |= flagNoRegistered
+	}
+	if b.Updated.IsZero() {
+		flags |= flagNoUpdated
+	}
+	buf = append(buf, byte(b.Transport), flags)
+	buf = binary.AppendUvarint(buf, uint64(b.CSeq))
+	buf = binary.BigEndian.AppendUint32(buf, math.Float32bits(b.Q))
+	buf = binary.AppendVarint(buf, unixNano(b.Expires))
+	buf = binary.AppendVarint(buf, unixNano(b.Registered))
+	buf = binary.AppendVarint(buf, unixNano(b.Updated))
+	return buf
+}
+
+// snapStream reads the framing of a snapshot, summing every byte it reads.
+type snapStream struct {
+	r   *bufio.Reader
+	crc hash.Hash32
+}
+
+func corrupt(what string, err error) error {
+	if errors.Is(err, io.EOF) {
+		err = io.ErrUnexpectedEOF
+	}
+	return fmt.Errorf("%w: %s: %w", ErrCorruptSnapshot, what, err)
+}
+
+func (ss *snapStream) ReadByte() (byte, error) {
+	c, err := ss.r.ReadByte()
+	if err == nil {
+		ss.crc.Write([]byte{c})
+	}
+	return c, err
+}
+
+func (ss *snapStream) uvarint(what string) (uint64, error) {
+	v, err := binary.ReadUvarint(ss)
+	if err != nil {
+		return 0, corrupt(what, err)
+	}
+	return v, nil
+}
+
+// readN reads n bytes into buf, growing it only as data actually arrives so
+// a lying length cannot make it allocate more than the input holds.
+func (ss *snapStream) readN(buf *bytes.Buffer, n uint64, what string) ([]byte, error) {
+	buf.Reset()
+	got, err := io.CopyN(buf, ss.r, int64(n))
+	if err != nil {
+		return nil, corrupt(what, fmt.Errorf("%d of %d bytes: %w", got, n, err))
+	}
+	ss.crc.Write(buf.Bytes())
+	return buf.Bytes(), nil
+}
+
+// snapDecoder decodes records from one frame.
+type snapDecoder struct {
+	b   []byte
+	err error
+}
+
+func (d *snapDecoder) fail(what string, err error) {
+	if d.err == nil {
+		d.err = corrupt(what, err)
+	}
+}
+
+func (d *snapDecoder) uvarint(what string) uint64 {
+	if d.err != nil {
+		return 0
+	}
+	v, n := binary.Uvarint(d.b)
+	if n <= 0 {
+		d.fail(what, errors.New("bad varint"))
+		return 0
+	}
+	d.b = d.b[n:]
+	return v
+}
+
+func (d *snapDecoder) varint(what string) int64 {
+	if d.err != nil {
+		return 0
+	}
+	v, n := binary.Varint(d.b)
+	if n <= 0 {
+		d.fail(what, errors.New("bad varint"))
+		return 0
+	}
+	d.b = d.b[n:]
+	return v
+}
+
+func (d *snapDecoder) take(what string, n uint64) []byte {
+	if d.err != nil {
+		return nil
+	}
+	if n > uint64(len(d.b)) {
+		d.fail(what, io.ErrUnexpectedEOF)
+		return nil
+	}
+	p := d.b[:n]
+	d.b = d.b[n:]
+	return p
+}
+
+// string needs no length cap: take checks it against the frame, whose size
+// is bounded by the bytes actually read.
+func (d *snapDecoder) string(what string) string {
+	return string(d.take(what, d.uvarint(what)))
+}
+
+func (d *snapDecoder) byte(what string) byte {
+	if p := d.take(what, 1); p != nil {
+		return p[0]
+	}
+	return 0
+}
+
+func (d *snapDecoder) addrPort(what string) netip.AddrPort {
+	p := d.take(what, d.uvarint(what))
+	var ap netip.AddrPort
+	if d.err == nil {
+		if err := ap.UnmarshalBinary(p); err != nil {
+			d.fail(what, err)
+		}
+	}
+	return ap
+}
+
+func (d *snapDecoder) record() (string, Binding) {
+	var b Binding
+	aor := d.string("aor")
+	b.Contact = d.string("contact")
+	b.OriginalContact = d.string("original contact")
+	b.CallID = d.string("call-id")
+	b.UserAgent = d.string("user agent")
+	b.AccountID = d.string("account id")
+	b.DeviceID = d.string("device id")
+	b.Username = d.string("username")
+	b.Realm = d.string("realm")
+	b.PreviousContact = d.string("previous contact")
+	b.Source = d.addrPort("source")
+	b.Local = d.addrPort("local")
+	b.Transport = Transport(d.byte("transport"))
+	flags := d.byte("flags")
+	cseq := d.uvarint("cseq")
+	q := d.take("q", 4)
+	exp := d.varint("expires")
+	reg := d.varint("registered")
+	upd := d.varint("updated")
+	if d.err != nil {
+		return "", Binding{}
+	}
+	// Whatever Update accepted must load again, so the AOR and transport are
+	// not validated here; only what WriteSnapshot never writes is an error.
+	switch {
+	case flags&^knownFlags != 0:
+		d.fail("flags", fmt.Errorf("unknown flags %#x", flags))
+	case cseq > math.MaxUint32:
+		d.fail("cseq", fmt.Errorf("%d out of range", cseq))
+	}
+	b.NAT = flags&flagNAT != 0
+	b.CSeq = uint32(cseq)
+	b.Q = math.Float32frombits(binary.BigEndian.Uint32(q))
+	b.Expires = time.Unix(0, exp)
+	if flags&flagNoRegistered == 0 {
+		b.Registered = time.Unix(0, reg)
+	}
+	if flags&flagNoUpdated == 0 {
+		b.Updated = time.Unix(0, upd)
+	}
+	return aor, b
+}
+
+// snapGroup is the consecutive records of one AOR.
+type snapGroup struct {
+	aor      string
+	bindings []Binding
+}
+
+// ReadSnapshot loads bindings from r, dropping those already expired.
+// A corrupt snapshot returns an error and loads nothing.
+//
+// The whole snapshot is decoded and its checksum verified before the table
+// is touched. A loaded binding replaces a binding of the same AOR with the
+// same Contact, so loading into a non-empty table merges.
+func (t *Table) ReadSnapshot(r io.Reader) (loaded int, err error) {
+	groups, err := decodeSnapshot(r)
+	if err != nil {
+		return 0, err
+	}
+	now := unixNano(t.now())
+	for _, g := range groups {
+		t.Update(g.aor, func(cur []Binding) []Binding {
+			for _, b := range g.bindings {
+				if unixNano(b.Expires) <= now {
+					continue
+				}
+				loaded++
+				cur = mergeBinding(cur, b)
+			}
+			return cur
+		})
+	}
+	return loaded, nil
+}
+
+func decodeSnapshot(r io.Reader) ([]snapGroup, error) {
+	// Frames bypass bufio's buffer (CopyN reads them straight into buf), so
+	// the default size suffices.
+	ss := &snapStream{r: bufio.NewReader(r), crc: crc32.New(castagnoli)}
+	var buf bytes.Buffer
+	hdr, err := ss.readN(&buf, uint64(len(snapMagic)+1), "header")
+	if err != nil {
+		return nil, err
+	}
+	if string(hdr[:len(snapMagic)]) != snapMagic {
+		return nil, fmt.Errorf("%w: bad magic %q", ErrCorruptSnapshot, hdr[:len(snapMagic)])
+	}
+	if v := hdr[len(snapMagic)]; v != snapVersion {
+		return nil, fmt.Errorf("%w: unsupported version %d", ErrCorruptSnapshot, v)
+	}
+
+	var groups []snapGroup
+	var records uint64
+	for {
+		n, err := ss.uvarint("frame length")
+		if err != nil {
+			return nil, err
+		}
+		if n == 0 {
+			break
+		}
+		if n > maxSnapFrame {
+			return nil, corrupt("frame length", fmt.Errorf("%d over %d", n, maxSnapFrame))
+		}
+		frame, err := ss.readN(&buf, n, "frame")
+		if err != nil {
+			return nil, err
+		}
+		d := snapDecoder{b: frame}
+		for len(d.b) > 0 {
+			aor, b := d.record()
+			if d.err != nil {
+				return nil, d.err
+			}
+			records++
+			if k := len(groups); k > 0 && groups[k-1].aor == aor {
+				groups[k-1].bindings = append(groups[k-1].bindings, b)
+			} else {
+				groups = append(groups, snapGroup{aor: aor, bindings: []Binding{b}})
+			}
+		}
+	}
+	count, err := ss.uvarint("record count")
+	if err != nil {
+		return nil, err
+	}
+	sum := ss.crc.Sum32()
+	var trailer [4]byte
+	if _, err := io.ReadFull(ss.r, trailer[:]); err != nil {
+		return nil, corrupt("checksum", err)
+	}
+	if got := binary.BigEndian.Uint32(trailer[:]); got != sum {
+		return nil, fmt.Errorf("%w: checksum %08x, computed %08x", ErrCorruptSnapshot, got, sum)
+	}
+	if count != records {
+		return nil, fmt.Errorf("%w: %d records, trailer says %d", ErrCorruptSnapshot, records, count)
+	}
+	if _, err := ss.r.ReadByte(); err != io.EOF {
+		return nil, fmt.Errorf("%w: data after the checksum", ErrCorruptSnapshot)
+	}
+	return groups, nil
+}
+
+func mergeBinding(cur []Binding, b Binding) []Binding {
+	for i := range cur {
+		if cur[i].Contact == b.Contact {
+			cur[i] = b
+			return cur
+		}
+	}
+	return append(cur, b)
+}
+
+// SaveFile writes a snapshot atomically (temp file, fsync, rename) to path.
+// The directory is synced too, so after SaveFile returns the new snapshot
+// survives a power cut; before that, the previous one is what a restart sees.
+func (t *Table) SaveFile(path string) error {
+	if err := t.saveFile(path); err != nil {
+		t.snapFailures.Add(1)
+		return err
+	}
+	t.snapLast.Store(t.now().UnixNano())
+	return nil
+}
+
+func (t *Table) saveFile(path string) (err error) {
+	dir, base := filepath.Split(path)
+	if dir == "" {
+		dir = "."
+	}
+	f, err := os.CreateTemp(dir, base+".tmp-*")
+	if err != nil {
+		return fmt.Errorf("location: save snapshot: %w", err)
+	}
+	tmp := f.Name()
+	renamed := false
+	defer func() {
+		if err != nil && !renamed {
+			f.Close()
+			os.Remove(tmp)
+		}
+	}()
+	bw := bufio.NewWriterSize(f, 256<<10)
+	if err := t.WriteSnapshot(bw); err != nil {
+		return err
+	}
+	if err := bw.Flush(); err != nil {
+		return fmt.Errorf("location: save snapshot: %w", err)
+	}
+	if err := f.Sync(); err != nil {
+		return fmt.Errorf("location: save snapshot: sync: %w", err)
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("location: save snapshot: close: %w", err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return fmt.Errorf("location: save snapshot: %w", err)
+	}
+	renamed = true
+	d, err := os.Open(dir)
+	if err != nil {
+		return fmt.Errorf("location: save snapshot: open dir: %w", err)
+	}
+	defer d.Close()
+	if err := d.Sync(); err != nil {
+		return fmt.Errorf("location: save snapshot: sync dir: %w", err)
+	}
+	return nil
+}
+
+// LoadFile reads the snapshot at path; a missing file loads nothing and is no error.
+func (t *Table) LoadFile(path string) (int, error) {
+	f, err := os.Open(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("location: load snapshot: %w", err)
+	}
+	defer f.Close()
+	n, err := t.ReadSnapshot(f)
+	if err != nil {
+		return 0, fmt.Errorf("location: load snapshot %s: %w", path, err)
+	}
+	return n, nil
+}

@@ -1,0 +1,137 @@
+package proxy
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"strconv"
+	"strings"
+)
+
+// Config is the SIP server's section of the configuration.
+type Config struct {
+	// Listen is the SIP address for both UDP and TCP, e.g. ":5060" or "127.0.0.1:0"
+	// (with port 0, UDP and TCP get the same free port).
+	Listen string `yaml:"listen"`
+	// Advertise, when set, is the host[:port] put in Via/Record-Route and shown as
+	// proxy_ip/proxy_port, for hosts behind NAT or a load balancer.
+	Advertise string `yaml:"advertise"`
+	// UserAgent is the Server header value; no version by default.
+	UserAgent string `yaml:"user_agent"`
+	// UDPReadBuffer is the SO_RCVBUF asked for on the UDP socket, in bytes.
+	// The kernel caps it at net.core.rmem_max; what it granted is logged.
+	UDPReadBuffer int `yaml:"udp_read_buffer"`
+	// MaxInflight caps the requests being handled at once; beyond it new
+	// requests get 503 with Retry-After instead of piling up goroutines.
+	MaxInflight int `yaml:"max_inflight"`
+	// RetryAfter is the Retry-After value, in seconds, of that 503.
+	RetryAfter int `yaml:"retry_after"`
+}
+
+// Default returns the defaults a newcomer gets.
+func Default() Config {
+	return Config{
+		Listen:        ":5060",
+		UserAgent:     "sipedge",
+		UDPReadBuffer: 4 << 20,
+		MaxInflight:   10000,
+		RetryAfter:    5,
+	}
+}
+
+// Validate names the first bad field.
+func (c Config) Validate() error {
+	host, port, err := net.SplitHostPort(c.Listen)
+	if err != nil {
+		return fmt.Errorf("sip.listen: %q is not host:port: %w", c.Listen, err)
+	}
+	if host != "" {
+		if _, err := netip.ParseAddr(host); err != nil {
+			return fmt.Errorf("sip.listen: host %q must be an IP address or empty", host)
+		}
+	}
+	if _, err := parsePort(port); err != nil {
+		return fmt.Errorf("sip.listen: %w", err)
+	}
+	if c.Advertise != "" {
+		if _, _, err := splitAdvertise(c.Advertise); err != nil {
+			return fmt.Errorf("sip.advertise: %w", err)
+		}
+	}
+	if strings.ContainsAny(c.UserAgent, "\r\n\x00") {
+		return errors.New("sip.user_agent: must not contain CR, LF or NUL")
+	}
+	if c.UDPReadBuffer < 0 {
+		return fmt.Errorf("sip.udp_read_buffer: %d must not be negative", c.UDPReadBuffer)
+	}
+	if c.MaxInflight <= 0 {
+		return fmt.Errorf("sip.max_inflight: %d must be positive", c.MaxInflight)
+	}
+	if c.RetryAfter < 0 {
+		return fmt.Errorf("sip.retry_after: %d must not be negative", c.RetryAfter)
+	}
+	return nil
+}
+
+func parsePort(s string) (uint16, error) {
+	n, err := strconv.ParseUint(s, 10, 16)
+	if err != nil {
+		return 0, fmt.Errorf("port %q is not a number in 0..65535", s)
+	}
+	return uint16(n), nil
+}
+
+// splitAdvertise accepts "host", "host:port", "[v6]" and "[v6]:port"; a bare
+// IPv6 address without brackets is taken whole, since its colons are not a port.
+func splitAdvertise(s string) (host string, port uint16, err error) {
+	if a, err := netip.ParseAddr(s); err == nil {
+		return a.String(), 0, nil
+	}
+	if strings.HasPrefix(s, "[") && strings.HasSuffix(s, "]") {
+		a, err := netip.ParseAddr(s[1 : len(s)-1])
+		if err != nil {
+			return "", 0, fmt.Errorf("%q: %w", s, err)
+		}
+		return a.String(), 0, nil
+	}
+	h, p, err := net.SplitHostPort(s)
+	if err != nil {
+		h, p = s, ""
+	}
+	if p != "" {
+		if port, err = parsePort(p); err != nil {
+			return "", 0, err
+		}
+		if port == 0 {
+			return "", 0, errors.New("port 0 cannot be advertised")
+		}
+	}
+	if !validHost(h) {
+		return "", 0, fmt.Errorf("%q is not an IP address or host name", h)
+	}
+	return h, port, nil
+}
+
+// validHost is a DNS-name-or-IP check, strict enough that the value is safe
+// to put into a header.
+func validHost(h string) bool {
+	if h == "" || len(h) > 253 {
+		return false
+	}
+	if _, err := netip.ParseAddr(h); err == nil {
+		return true
+	}
+	for _, label := range strings.Split(strings.TrimSuffix(h, "."), ".") {
+		if label == "" || len(label) > 63 || label[0] == '-' || label[len(label)-1] == '-' {
+			return false
+		}
+		for i := 0; i < len(label); i++ {
+			c := label[i]
+			if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-') {
+				return false
+			}
+		}
+	}
+	return true
+}

@@ -1,0 +1,157 @@
+package proxy
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/emiago/sipgo/sip"
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Label values are resolved once into arrays so the hot path never builds a
+// label map; the method comes off the wire, so anything unknown is "other".
+var (
+	methodNames    = [...]string{"INVITE", "ACK", "CANCEL", "BYE", "REGISTER", "OPTIONS", "SUBSCRIBE", "NOTIFY", "REFER", "INFO", "MESSAGE", "PRACK", "UPDATE", "PUBLISH", "other"}
+	transportNames = [...]string{"UDP", "TCP", "TLS", "WS", "WSS", "other"}
+	classNames     = [...]string{"1xx", "2xx", "3xx", "4xx", "5xx", "6xx"}
+	dropReasons    = [...]string{"short", "keepalive", "not_sip", "filter"}
+)
+
+const (
+	methodOther = len(methodNames) - 1
+)
+
+// methodIndex maps a method to its label slot; it doubles as the "is this a
+// method we know" test (RFC 3261 and its extensions we will route).
+func methodIndex(m sip.RequestMethod) int {
+	switch m {
+	case sip.INVITE:
+		return 0
+	case sip.ACK:
+		return 1
+	case sip.CANCEL:
+		return 2
+	case sip.BYE:
+		return 3
+	case sip.REGISTER:
+		return 4
+	case sip.OPTIONS:
+		return 5
+	case sip.SUBSCRIBE:
+		return 6
+	case sip.NOTIFY:
+		return 7
+	case sip.REFER:
+		return 8
+	case sip.INFO:
+		return 9
+	case sip.MESSAGE:
+		return 10
+	case sip.PRACK:
+		return 11
+	case sip.UPDATE:
+		return 12
+	case sip.PUBLISH:
+		return 13
+	}
+	return methodOther
+}
+
+func transportIndex(t string) int {
+	switch t {
+	case "UDP", "udp":
+		return 0
+	case "TCP", "tcp":
+		return 1
+	case "TLS", "tls":
+		return 2
+	case "WS", "ws":
+		return 3
+	case "WSS", "wss":
+		return 4
+	}
+	return len(transportNames) - 1
+}
+
+type dropReason int
+
+const (
+	dropShort dropReason = iota
+	dropKeepalive
+	dropNotSIP
+	dropFilter
+)
+
+type metrics struct {
+	requests  [len(methodNames)][len(transportNames)]prometheus.Counter
+	responses [len(methodNames)][len(classNames)]prometheus.Counter
+	duration  [len(methodNames)]prometheus.Observer
+	panics    prometheus.Counter
+	rejected  prometheus.Counter
+	dropped   [len(dropReasons)]prometheus.Counter
+}
+
+func newMetrics(reg prometheus.Registerer, inflight func() float64) (*metrics, error) {
+	requests := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "sipedge_proxy_requests_total",
+		Help: "SIP requests received, by method and transport.",
+	}, []string{"method", "transport"})
+	responses := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "sipedge_proxy_responses_total",
+		Help: "SIP responses sent to requests received, by request method and status class.",
+	}, []string{"method", "class"})
+	duration := prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name:    "sipedge_proxy_request_duration_seconds",
+		Help:    "Time from receiving a request to the end of its handling.",
+		Buckets: prometheus.ExponentialBuckets(0.001, 2, 16), // 1 ms … 32 s (Timer B)
+	}, []string{"method"})
+	panics := prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "sipedge_proxy_panics_total",
+		Help: "Panics recovered in SIP request handlers (each answered 500).",
+	})
+	rejected := prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "sipedge_proxy_rejected_total",
+		Help: "Requests refused with 503 because max_inflight requests were already being handled.",
+	})
+	dropped := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "sipedge_proxy_dropped_datagrams_total",
+		Help: "UDP datagrams dropped before parsing, by reason.",
+	}, []string{"reason"})
+	gauge := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "sipedge_proxy_inflight_requests",
+		Help: "SIP requests being handled now.",
+	}, inflight)
+
+	var errs []error
+	for _, c := range []prometheus.Collector{requests, responses, duration, panics, rejected, dropped, gauge} {
+		if err := reg.Register(c); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, fmt.Errorf("proxy: register metrics: %w", err)
+	}
+
+	m := &metrics{panics: panics, rejected: rejected}
+	for i, meth := range methodNames {
+		for j, tr := range transportNames {
+			m.requests[i][j] = requests.WithLabelValues(meth, tr)
+		}
+		for j, cl := range classNames {
+			m.responses[i][j] = responses.WithLabelValues(meth, cl)
+		}
+		m.duration[i] = duration.WithLabelValues(meth)
+	}
+	for i, r := range dropReasons {
+		m.dropped[i] = dropped.WithLabelValues(r)
+	}
+	return m, nil
+}
+
+func (m *metrics) response(method int, code int) {
+	c := code/100 - 1
+	if c < 0 || c >= len(classNames) {
+		return
+	}
+	m.responses[method][c].Inc()
+}

@@ -1,0 +1,148 @@
+package registrar
+
+import (
+	"bytes"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/emiago/sipgo/sip"
+	"github.com/hashicorp/golang-lru/v2/simplelru"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/sipedge/sipedge/location"
+)
+
+// Service is the registrar. Safe for concurrent use.
+type Service struct {
+	cfg     Config
+	dir     Directory
+	loc     *location.Table
+	log     *slog.Logger
+	now     func() time.Time
+	minter  *nonceMinter
+	limiter *limiter
+	nc      *ncTracker
+	m       *metrics
+	algs    []digestAlg
+	offered [2]bool // indexed by digestAlg
+	// dummyPassword is hashed for unknown users so they cost the same work
+	// as known ones and cannot be told apart by timing.
+	dummyPassword string
+}
+
+// New builds the registrar. reg may be nil (no metrics), log may be nil (discard).
+func New(cfg Config, dir Directory, loc *location.Table, reg prometheus.Registerer, log *slog.Logger) (*Service, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if dir == nil || loc == nil {
+		return nil, errors.New("registrar: directory and location table are required")
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	now := cfg.Now
+	if now == nil {
+		now = time.Now
+	}
+	secret := cfg.Secret
+	if secret == nil {
+		secret = make([]byte, 32)
+		if _, err := rand.Read(secret); err != nil {
+			return nil, fmt.Errorf("registrar: nonce secret: %w", err)
+		}
+	}
+	var dummy [8]byte
+	if _, err := rand.Read(dummy[:]); err != nil {
+		return nil, fmt.Errorf("registrar: dummy password: %w", err)
+	}
+	s := &Service{
+		cfg:           cfg,
+		dir:           dir,
+		loc:           loc,
+		log:           log,
+		now:           now,
+		minter:        newNonceMinter(secret),
+		limiter:       newLimiter(cfg.FailedAuth, now),
+		nc:            newNCTracker(cfg.FailedAuth.MaxTracked),
+		dummyPassword: hex.EncodeToString(dummy[:]),
+	}
+	for _, a := range cfg.Algorithms {
+		alg, _ := parseAlg(a)
+		s.algs = append(s.algs, alg)
+		s.offered[alg] = true
+	}
+	m, err := newMetrics(reg, s)
+	if err != nil {
+		return nil, err
+	}
+	s.m = m
+	return s, nil
+}
+
+// ncTracker remembers the highest nonce count seen per nonce, so a captured
+// qop=auth request cannot be replayed. Bounded: an evicted nonce forgets its
+// count, which at worst lets one old request be replayed within NonceTTL.
+type ncTracker struct {
+	mu  sync.Mutex
+	lru *simplelru.LRU[string, uint32]
+}
+
+func newNCTracker(size int) *ncTracker {
+	l, _ := simplelru.NewLRU[string, uint32](size, nil)
+	return &ncTracker{lru: l}
+}
+
+// advance records nc for nonce and reports whether it is newer than any seen.
+func (t *ncTracker) advance(nonce string, nc uint32) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	last, ok := t.lru.Get(nonce)
+	if ok {
+		if nc <= last {
+			return false
+		}
+		t.lru.Add(nonce, nc) // existing key: the map keeps its own copy
+		return true
+	}
+	// Clone: nonce is a substring of the whole Authorization header.
+	t.lru.Add(strings.Clone(nonce), nc)
+	return true
+}
+
+// respond builds a response aimed at the packet source: phones behind NAT
+// that do not send rport would otherwise never see it (RFC 3581).
+func (s *Service) respond(req *sip.Request, src Source, code int, reason string) *sip.Response {
+	res := sip.NewResponseFromRequest(req, code, reason, nil)
+	if src.Addr.IsValid() {
+		res.SetDestination(src.Addr.String())
+	}
+	return res
+}
+
+var echoBufs = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+// echoSafe reports whether the headers every response copies from the
+// request (Via, From, To, Call-ID, CSeq) are free of CR, LF and NUL. sipgo's
+// parser lets a bare LF through inside a value; echoing it would let a
+// request inject header lines into our answer, so such requests get none.
+func echoSafe(req *sip.Request) bool {
+	buf := echoBufs.Get().(*bytes.Buffer)
+	defer echoBufs.Put(buf)
+	buf.Reset()
+	for _, h := range req.Headers() {
+		switch h.(type) {
+		case *sip.ViaHeader, *sip.FromHeader, *sip.ToHeader, *sip.CallIDHeader, *sip.CSeqHeader:
+			h.StringWrite(buf)
+		}
+	}
+	return !bytes.ContainsAny(buf.Bytes(), "\r\n\x00")
+}
+
+// hasCtl reports CR, LF or NUL in s.
+func hasCtl(s string) bool { return strings.ContainsAny(s, "\r\n\x00") }
