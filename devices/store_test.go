@@ -473,3 +473,66 @@ func TestWritesAfterClose(t *testing.T) {
 		t.Error("lookups stop after close")
 	}
 }
+
+// Lookups run lock-free while devices are written, renamed and deleted;
+// -race checks the snapshots are published safely.
+func TestConcurrentLookupsDuringWrites(t *testing.T) {
+	t.Parallel()
+	s, _ := newTestStore(t)
+	a := mustAccount(t, s, obj(t, `{"name":"acme","realm":"acme.example.com"}`))
+	stable := mustDevice(t, s, a.ID, obj(t, `{"name":"stable","sip":{"username":"stable","method":"ip","ip":"192.0.2.1"}}`))
+	stableID, stableIP := stable.ID, stable.IP
+	var seen []Change
+	s.Subscribe(func(c Change) { seen = append(seen, c) })
+
+	stop := make(chan struct{})
+	errs := make(chan string, 4)
+	for range 4 {
+		go func() {
+			for {
+				select {
+				case <-stop:
+					errs <- ""
+					return
+				default:
+				}
+				u, ip := s.ByUser("ACME.example.com", "Stable"), s.ByIP(stableIP)
+				if u == nil || ip == nil || u.ID != stableID || ip.ID != stableID {
+					errs <- "stable device missing during writes"
+					return
+				}
+				if d := s.ByUser("acme.example.com", "moving"); d != nil && d.Username != "moving" {
+					errs <- "inconsistent snapshot"
+					return
+				}
+				_ = s.Devices(a.ID)
+			}
+		}()
+	}
+	for i := range 30 {
+		d := mustDevice(t, s, a.ID, obj(t, `{"name":"m","sip":{"username":"moving"}}`))
+		if _, err := s.PatchDevice(a.ID, d.ID, obj(t, `{"sip":{"username":"moved"}}`), ""); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.DeleteDevice(a.ID, d.ID); err != nil {
+			t.Fatal(err)
+		}
+		if i%10 == 0 {
+			if _, err := s.PatchAccount(a.ID, obj(t, `{"enabled":false}`), ""); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := s.PatchAccount(a.ID, obj(t, `{"enabled":true}`), ""); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	close(stop)
+	for range 4 {
+		if msg := <-errs; msg != "" {
+			t.Error(msg)
+		}
+	}
+	if len(seen) != 30*3+3*2 {
+		t.Errorf("%d changes notified", len(seen))
+	}
+}

@@ -50,7 +50,7 @@ type Device struct {
 	IP       netip.Addr // sip.ip, zero when unset or not an address
 	// Enabled is the device's "enabled" AND its account's.
 	Enabled                         bool
-	ExpireSeconds                   int // sip.expire_seconds, 0 when unset
+	ExpireSeconds                   int // sip.expire_seconds, else sip.registration_expiration, else 0 (non-positive counts as unset)
 	OwnerID                         string
 	MACAddress                      string
 	RegisterOverwriteNotify         bool
