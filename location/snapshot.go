@@ -332,13 +332,9 @@ func (t *Table) ReadSnapshot(r io.Reader) (loaded int, err error) {
 	now := unixNano(t.now())
 	for _, g := range groups {
 		t.Update(g.aor, func(cur []Binding) []Binding {
-			for _, b := range g.bindings {
-				if unixNano(b.Expires) <= now {
-					continue
-				}
-				loaded++
-				cur = mergeBinding(cur, b)
-			}
+			var n int
+			cur, n = mergeGroup(cur, g.bindings, now)
+			loaded += n
 			return cur
 		})
 	}
@@ -413,14 +409,52 @@ func decodeSnapshot(r io.Reader) ([]snapGroup, error) {
 	return groups, nil
 }
 
-func mergeBinding(cur []Binding, b Binding) []Binding {
-	for i := range cur {
-		if cur[i].Contact == b.Contact {
-			cur[i] = b
-			return cur
+// mergeGroup adds the live bindings of group to cur, a later one replacing
+// an earlier one with the same Contact, and says how many of the result came
+// from group. A map keeps large groups linear.
+func mergeGroup(cur, group []Binding, now int64) ([]Binding, int) {
+	var byContact map[string]int
+	if len(cur)+len(group) > 16 {
+		byContact = make(map[string]int, len(cur)+len(group))
+		for i := range cur {
+			byContact[cur[i].Contact] = i
 		}
 	}
-	return append(cur, b)
+	fromGroup := make([]bool, len(cur), len(cur)+len(group))
+	for _, b := range group {
+		if unixNano(b.Expires) <= now {
+			continue
+		}
+		at := -1
+		if byContact != nil {
+			if i, ok := byContact[b.Contact]; ok {
+				at = i
+			}
+		} else {
+			for i := range cur {
+				if cur[i].Contact == b.Contact {
+					at = i
+					break
+				}
+			}
+		}
+		if at >= 0 {
+			cur[at], fromGroup[at] = b, true
+			continue
+		}
+		if byContact != nil {
+			byContact[b.Contact] = len(cur)
+		}
+		cur = append(cur, b)
+		fromGroup = append(fromGroup, true)
+	}
+	n := 0
+	for _, f := range fromGroup {
+		if f {
+			n++
+		}
+	}
+	return cur, n
 }
 
 // SaveFile writes a snapshot atomically (temp file, fsync, rename) to path.

@@ -404,3 +404,51 @@ func TestSnapshotRoundTripOddValues(t *testing.T) {
 		})
 	}
 }
+
+func TestReadSnapshotDuplicateContacts(t *testing.T) {
+	c := newClock()
+	exp := c.In(time.Hour)
+	tests := []struct {
+		name    string
+		records []int // binding numbers, in order, all for one AOR
+		want    int
+	}{
+		{name: "same contact twice", records: []int{1, 1}, want: 1},
+		{name: "small group", records: []int{1, 2, 1, 3}, want: 3},
+		{name: "large group", records: func() []int {
+			var r []int
+			for i := range 40 {
+				r = append(r, i%25)
+			}
+			return r
+		}(), want: 25},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var recs []byte
+			for i, n := range tc.records {
+				b := bnd(n, UDP, exp)
+				b.CSeq = uint32(i) // the last record of a contact wins
+				recs = appendRecord(recs, "a@x", &b)
+			}
+			tb := New(Options{Now: c.Now})
+			n, err := tb.ReadSnapshot(bytes.NewReader(sealSnapshot(recs, uint64(len(tc.records)))))
+			if err != nil || n != tc.want {
+				t.Fatalf("ReadSnapshot = %d, %v; want %d, nil", n, err, tc.want)
+			}
+			got := tb.Lookup("a@x", nil)
+			if len(got) != tc.want {
+				t.Fatalf("stored %d bindings, want %d", len(got), tc.want)
+			}
+			last := map[string]uint32{}
+			for i, n := range tc.records {
+				last[bnd(n, UDP, exp).Contact] = uint32(i)
+			}
+			for _, b := range got {
+				if b.CSeq != last[b.Contact] {
+					t.Errorf("%s has CSeq %d, want the last record's %d", b.Contact, b.CSeq, last[b.Contact])
+				}
+			}
+		})
+	}
+}

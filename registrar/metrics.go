@@ -95,32 +95,5 @@ func newMetrics(reg prometheus.Registerer, s *Service) (*metrics, error) {
 			return nil, fmt.Errorf("registrar: registering metrics: %w", err)
 		}
 	}
-	// location.Table.RegisterMetrics exports sipedge_location_aors_active as
-	// well; whichever registers first wins, and the other is skipped rather
-	// than failing startup.
-	aors := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-		Name: "sipedge_location_aors_active",
-		Help: "Addresses of record with at least one binding.",
-	}, func() float64 { n, _ := s.loc.Stats(); return float64(n) })
-	for _, c := range []prometheus.Collector{aors, &contactsCollector{t: s.loc}} {
-		if err := reg.Register(c); err != nil {
-			s.log.Info("location gauge already registered, skipped", "err", err)
-		}
-	}
 	return m, nil
-}
-
-// contactsCollector exports location.Table.Stats by transport with one call per scrape.
-type contactsCollector struct{ t *location.Table }
-
-var descContacts = prometheus.NewDesc("sipedge_location_contacts_active",
-	"Bindings in the location table, by transport.", []string{"transport"}, nil)
-
-func (c *contactsCollector) Describe(ch chan<- *prometheus.Desc) { ch <- descContacts }
-
-func (c *contactsCollector) Collect(ch chan<- prometheus.Metric) {
-	_, contacts := c.t.Stats()
-	for i, n := range contacts {
-		ch <- prometheus.MustNewConstMetric(descContacts, prometheus.GaugeValue, float64(n), transportNames[i])
-	}
 }

@@ -102,7 +102,10 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 	}
 	defer store.Close()
 
-	loc := location.New(location.Options{})
+	loc := location.New(location.Options{Logger: log.With("pkg", "location")})
+	if err := loc.RegisterMetrics(reg); err != nil {
+		return err
+	}
 	snapshot := filepath.Join(cfg.Data, "location.snap")
 	if n, err := loc.LoadFile(snapshot); err != nil {
 		// A corrupt snapshot costs registrations, never the start: phones
