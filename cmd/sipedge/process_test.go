@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -43,7 +44,29 @@ type proc struct {
 	sipUDP  string
 	sipTCP  string
 	exited  chan error
-	logTail *strings.Builder
+	logTail *logBuffer
+}
+
+// logBuffer keeps the first 64 KiB of the process's log; the reader
+// goroutine writes while the test reads.
+type logBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *logBuffer) add(line []byte) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.b.Len() < 64<<10 {
+		l.b.Write(line)
+		l.b.WriteByte('\n')
+	}
+}
+
+func (l *logBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }
 
 // startProc runs the binary on loopback ports chosen by the kernel and
@@ -59,17 +82,14 @@ func startProc(t *testing.T, data string, extraEnv ...string) *proc {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	p := &proc{cmd: cmd, exited: make(chan error, 1), logTail: &strings.Builder{}}
+	p := &proc{cmd: cmd, exited: make(chan error, 1), logTail: &logBuffer{}}
 	started := make(chan map[string]any, 1)
 	go func() {
 		sc := bufio.NewScanner(stderr)
 		sc.Buffer(make([]byte, 64<<10), 1<<20)
 		for sc.Scan() {
 			line := sc.Bytes()
-			if p.logTail.Len() < 64<<10 {
-				p.logTail.Write(line)
-				p.logTail.WriteByte('\n')
-			}
+			p.logTail.add(line)
 			var rec map[string]any
 			if json.Unmarshal(line, &rec) == nil && rec["msg"] == "sipedge started" {
 				started <- rec
