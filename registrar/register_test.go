@@ -451,6 +451,34 @@ func TestExpires(t *testing.T) {
 	}
 }
 
+// A binding that is not refreshed goes away when its expiry passes: out of
+// the location table, the registrations API and the REGISTER query answer.
+func TestExpiryRemovesBinding(t *testing.T) {
+	e := newEnv(t, nil)
+	p := e.phone("alice", alicePass, "UDP")
+	if res := p.register(p.contact("expires", "60")); res.StatusCode != 200 {
+		t.Fatal(res.Short())
+	}
+	if n := e.svc.Count(e.acct.ID); n != 1 {
+		t.Fatalf("count %d before expiry", n)
+	}
+	e.clock.Advance(59 * time.Second)
+	if n := e.loc.Expire(); n != 0 {
+		t.Fatalf("expired %d bindings before their time", n)
+	}
+	e.clock.Advance(2 * time.Second)
+	if n := e.loc.Expire(); n != 1 {
+		t.Fatalf("expired %d bindings, want 1", n)
+	}
+	if n := e.svc.Count(e.acct.ID); n != 0 {
+		t.Fatalf("count %d after expiry", n)
+	}
+	res := p.register() // a query
+	if res.StatusCode != 200 || len(headerValues(res, "Contact")) != 0 {
+		t.Fatalf("query after expiry: %s %v", res.Short(), headerValues(res, "Contact"))
+	}
+}
+
 func TestRemoveAndQuery(t *testing.T) {
 	e := newEnv(t, func(c *Config) { c.MaxContacts = 3 })
 	p := e.phone("alice", alicePass, "UDP")
