@@ -148,3 +148,29 @@ func TestRestartKeepsRegistrations(t *testing.T) {
 		t.Fatalf("after kill -9: %d registrations, want 3", len(got))
 	}
 }
+
+// TestCredentialChangeFlushes: a new password through the API removes the
+// device's bindings at once, so the phone must authenticate again.
+func TestCredentialChangeFlushes(t *testing.T) {
+	p := startProc(t, t.TempDir())
+	acct := provision(t, p, "dave", "erin")
+	registerPhone(t, p, "UDP", "dave", "pw-dave")
+	registerPhone(t, p, "TCP", "erin", "pw-erin")
+	regs := registrations(t, p, acct)
+	dave, _ := regs["dave"]["authorizing_id"].(string)
+	if len(regs) != 2 || dave == "" {
+		t.Fatalf("registrations before: %v", regs)
+	}
+	code, env := p.do(t, "PATCH", "/v2/accounts/"+acct+"/devices/"+dave, `{"data":{"sip":{"password":"a-new-secret"}}}`)
+	if code != 200 {
+		t.Fatalf("patch: %d %v", code, env)
+	}
+	regs = registrations(t, p, acct)
+	if _, still := regs["dave"]; still || len(regs) != 1 {
+		t.Fatalf("after password change: %v", regs)
+	}
+	registerPhone(t, p, "UDP", "dave", "a-new-secret")
+	if regs = registrations(t, p, acct); len(regs) != 2 {
+		t.Fatalf("after re-registering: %v", regs)
+	}
+}
