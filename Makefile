@@ -34,6 +34,7 @@ fuzz:
 # interop drives real SIP clients from Debian (SIPp) against a running sipedge.
 interop:
 	./interop/run.sh
+	./interop/notify.sh
 
 bench:
 	./bench/peers/run.sh

@@ -60,15 +60,9 @@ func (s *Server) listDevices(r *request) (*reply, error) {
 	return &reply{data: data, list: true, page: pg}, nil
 }
 
-// withoutSync drops the "sync" action flag: it asks for a check-sync and
-// is never part of the stored document.
-func withoutSync(doc map[string]any) map[string]any {
-	delete(doc, "sync")
-	return doc
-}
-
 func (s *Server) createDevice(r *request) (*reply, error) {
-	d, err := s.dir.CreateDevice(r.param("ACCOUNT_ID"), withoutSync(r.doc))
+	syncFlag(r.doc) // a new device has no registration to sync yet
+	d, err := s.dir.CreateDevice(r.param("ACCOUNT_ID"), r.doc)
 	if err != nil {
 		return nil, storeErr(err, "")
 	}
@@ -86,19 +80,23 @@ func (s *Server) getDevice(r *request) (*reply, error) {
 
 func (s *Server) replaceDevice(r *request) (*reply, error) {
 	id := r.param("DEVICE_ID")
-	d, err := s.dir.ReplaceDevice(r.param("ACCOUNT_ID"), id, withoutSync(r.doc), r.ifMatch)
+	sync := s.prepareWriteSync(r, syncFlag(r.doc))
+	d, err := s.dir.ReplaceDevice(r.param("ACCOUNT_ID"), id, r.doc, r.ifMatch)
 	if err != nil {
 		return nil, storeErr(err, id)
 	}
+	sync()
 	return &reply{data: d.Doc, rev: d.Rev}, nil
 }
 
 func (s *Server) patchDevice(r *request) (*reply, error) {
 	id := r.param("DEVICE_ID")
-	d, err := s.dir.PatchDevice(r.param("ACCOUNT_ID"), id, withoutSync(r.doc), r.ifMatch)
+	sync := s.prepareWriteSync(r, syncFlag(r.doc))
+	d, err := s.dir.PatchDevice(r.param("ACCOUNT_ID"), id, r.doc, r.ifMatch)
 	if err != nil {
 		return nil, storeErr(err, id)
 	}
+	sync()
 	return &reply{data: d.Doc, rev: d.Rev}, nil
 }
 

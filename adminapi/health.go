@@ -22,9 +22,3 @@ func (s *Server) metrics(r *request) (*reply, error) {
 	s.promH(r.ctx)
 	return &reply{written: true}, nil
 }
-
-// notImplemented answers routes that a later release fills in (device
-// sync and notify).
-func notImplemented(*Server, *request) (*reply, error) {
-	return nil, errNotImplemented()
-}

@@ -40,6 +40,9 @@ func (s *Server) flushUser(r *request) (*reply, error) {
 		return nil, errNotImplemented()
 	}
 	user := r.param("USERNAME")
+	if s.notifier != nil {
+		return s.flushUserWithSync(r, user) // sync.go
+	}
 	n, err := s.reg.FlushUser(r.param("ACCOUNT_ID"), user)
 	if errors.Is(err, registrar.ErrUnknownUser) {
 		return nil, errBadIdentifierList(user)

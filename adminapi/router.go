@@ -73,13 +73,14 @@ func routes() []route {
 		{method: "GET", pattern: acc + "/devices", scope: scopeAccount, handle: (*Server).listDevices},
 		{method: "PUT", pattern: acc + "/devices", scope: scopeAccount, body: true, handle: (*Server).createDevice},
 		{method: "GET", pattern: acc + "/devices/status", scope: scopeAccount, handle: (*Server).deviceStatus},
-		{method: "POST", pattern: acc + "/devices/sync", scope: scopeAccount, handle: notImplemented},
+		{method: "POST", pattern: acc + "/devices/sync", scope: scopeAccount, handle: (*Server).syncAccount},
 		{method: "GET", pattern: acc + "/devices/{DEVICE_ID}", scope: scopeAccount, handle: (*Server).getDevice},
 		{method: "POST", pattern: acc + "/devices/{DEVICE_ID}", scope: scopeAccount, body: true, handle: (*Server).replaceDevice},
 		{method: "PATCH", pattern: acc + "/devices/{DEVICE_ID}", scope: scopeAccount, body: true, handle: (*Server).patchDevice},
 		{method: "DELETE", pattern: acc + "/devices/{DEVICE_ID}", scope: scopeAccount, handle: (*Server).deleteDevice},
-		{method: "POST", pattern: acc + "/devices/{DEVICE_ID}/sync", scope: scopeAccount, handle: notImplemented},
-		{method: "PUT", pattern: acc + "/devices/{DEVICE_ID}/notify", scope: scopeAccount, handle: notImplemented},
+		{method: "POST", pattern: acc + "/devices/{DEVICE_ID}/sync", scope: scopeAccount, handle: (*Server).syncDevice},
+		// notify decodes its own body: Kazoo puts "action" beside "data".
+		{method: "PUT", pattern: acc + "/devices/{DEVICE_ID}/notify", scope: scopeAccount, handle: (*Server).notifyDevice},
 		{method: "GET", pattern: acc + "/users/{USER_ID}/devices", scope: scopeAccount, handle: (*Server).userDevices},
 
 		{method: "GET", pattern: acc + "/registrations", scope: scopeAccount, handle: (*Server).listRegistrations},

@@ -31,6 +31,7 @@ type Deps struct {
 	Registerer prometheus.Registerer
 	Log        *slog.Logger
 	Ready      func() bool // /readyz; nil means always ready
+	Notifier   Notifier    // *registrar.Notifier; nil answers 501 on sync/notify (sync.go)
 }
 
 // Server is the admin API. Build it with New, run it with Serve.
@@ -38,6 +39,7 @@ type Server struct {
 	cfg      Config
 	dir      Directory
 	reg      Registrar
+	notifier Notifier
 	adminSum [sha256.Size]byte
 	log      *slog.Logger
 	ready    func() bool
@@ -61,6 +63,9 @@ func New(cfg Config, d Deps) (*Server, error) {
 	// A nil *registrar.Service inside the interface is still "no registrar".
 	if rs, ok := d.Registrar.(*registrar.Service); ok && rs == nil {
 		d.Registrar = nil
+	}
+	if n, ok := d.Notifier.(*registrar.Notifier); ok && n == nil {
+		d.Notifier = nil
 	}
 	if d.Log == nil {
 		d.Log = slog.New(slog.DiscardHandler)
@@ -86,6 +91,7 @@ func New(cfg Config, d Deps) (*Server, error) {
 		cfg:      cfg,
 		dir:      d.Directory,
 		reg:      d.Registrar,
+		notifier: d.Notifier,
 		adminSum: sha256.Sum256([]byte(d.AdminToken)),
 		log:      d.Log,
 		ready:    d.Ready,

@@ -50,6 +50,8 @@ type Server struct {
 	tcpAddr netip.AddrPort
 	local   localAddrs
 	serving atomic.Bool
+
+	flow flowState // SendToBinding's client (flow.go)
 }
 
 // New builds a server; it does not listen yet. reg may be nil, in which case

@@ -173,7 +173,11 @@ func (s *Service) handleRegister(req *sip.Request, src Source) (*sip.Response, r
 		outcome regOutcome
 		final   []location.Binding
 	)
+	var before []location.Binding // for register_overwrite_notify (notify.go)
 	s.loc.Update(aor, func(cur []location.Binding) []location.Binding {
+		if dev.RegisterOverwriteNotify && s.onOverwrite.Load() != nil {
+			before = append(before[:0], cur...)
+		}
 		outcome, cur = s.apply(cur, pend, &base)
 		final = append(final[:0], cur...)
 		return cur
@@ -185,6 +189,7 @@ func (s *Service) handleRegister(req *sip.Request, src Source) (*sip.Response, r
 	case regRetransmission:
 		return s.ok(req, src, final, pend, now), resOK
 	}
+	s.overwritten(before, final, pend, dev)
 	allZero := true
 	for i := range pend {
 		if pend[i].expires != 0 {

@@ -9,11 +9,13 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/emiago/sipgo/sip"
 	"github.com/hashicorp/golang-lru/v2/simplelru"
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/sipedge/sipedge/devices"
 	"github.com/sipedge/sipedge/location"
 )
 
@@ -33,6 +35,9 @@ type Service struct {
 	// dummyPassword is hashed for unknown users so they cost the same work
 	// as known ones and cannot be told apart by timing.
 	dummyPassword string
+
+	// onOverwrite is the register_overwrite_notify hook (notify.go).
+	onOverwrite atomic.Pointer[func(old location.Binding, dev *devices.Device)]
 }
 
 // New builds the registrar. reg may be nil (no metrics), log may be nil (discard).

@@ -30,8 +30,10 @@ type Config struct {
 	SIP        proxy.Config     `yaml:"sip"`
 	API        adminapi.Config  `yaml:"api"`
 	Registrar  registrar.Config `yaml:"registrar"`
-	Location   LocationConfig   `yaml:"location"`
-	Shutdown   ShutdownConfig   `yaml:"shutdown"`
+	// Notify tunes check-sync and the notify action (registrar.NotifyConfig).
+	Notify   registrar.NotifyConfig `yaml:"notify"`
+	Location LocationConfig         `yaml:"location"`
+	Shutdown ShutdownConfig         `yaml:"shutdown"`
 }
 
 // LogConfig selects the log level and format.
@@ -62,6 +64,7 @@ func DefaultConfig() Config {
 		SIP:       proxy.Default(),
 		API:       adminapi.Default(),
 		Registrar: registrar.Default(),
+		Notify:    registrar.DefaultNotify(),
 		Location:  LocationConfig{ExpireInterval: time.Second, SnapshotInterval: 30 * time.Second},
 		Shutdown:  ShutdownConfig{Grace: 10 * time.Second},
 	}
@@ -99,6 +102,9 @@ func (c *Config) Validate() error {
 		errs = append(errs, err)
 	}
 	if err := c.Registrar.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	if err := c.Notify.Validate(); err != nil {
 		errs = append(errs, err)
 	}
 	return errors.Join(errs...)

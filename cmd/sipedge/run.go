@@ -131,6 +131,9 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 	if err := sipSrv.Listen(); err != nil {
 		return err
 	}
+	notifier := registrar.NewNotifier(registrarSvc, sipSrv, cfg.Notify, reg, log.With("pkg", "registrar"))
+	defer notifier.Close()
+	registrarSvc.SetOverwriteHook(notifier.Overwritten)
 	var ready atomic.Bool
 	api, err := adminapi.New(cfg.API, adminapi.Deps{
 		Directory:  store,
@@ -140,6 +143,7 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 		Registerer: reg,
 		Log:        log.With("pkg", "adminapi"),
 		Ready:      ready.Load,
+		Notifier:   notifier,
 	})
 	if err != nil {
 		return err
@@ -158,6 +162,7 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 	g.Go(func() error {
 		return loc.Run(gctx, cfg.Location.ExpireInterval, snapshot, cfg.Location.SnapshotInterval)
 	})
+	g.Go(func() error { <-gctx.Done(); notifier.Close(); return nil }) // bulk syncs stop with the servers
 	ready.Store(true)
 	log.Info("sipedge started",
 		"sip_udp", sipSrv.UDPAddr().String(), "sip_tcp", sipSrv.TCPAddr().String(),
