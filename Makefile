@@ -35,6 +35,7 @@ fuzz:
 interop:
 	./interop/run.sh
 	./interop/notify.sh
+	./interop/call.sh
 
 bench:
 	./bench/peers/run.sh

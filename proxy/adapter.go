@@ -26,8 +26,16 @@ func (s *Server) adapt(h Handler) sipgo.RequestHandler {
 		s.track.enter()
 		defer s.track.leave()
 
-		// 64·T1 is Timer B/F: nobody waits for an answer longer than that.
-		ctx, cancel := context.WithTimeout(s.baseCtx, 64*sip.T1)
+		// 64·T1 is Timer B/F: nobody waits for an answer longer than that,
+		// except for INVITE, which may ring for the ring timeout (the fork
+		// bounds it, per branch).
+		var ctx context.Context
+		var cancel context.CancelFunc
+		if req.Method == sip.INVITE {
+			ctx, cancel = context.WithCancel(s.baseCtx)
+		} else {
+			ctx, cancel = context.WithTimeout(s.baseCtx, 64*sip.T1)
+		}
 		w := &txWriter{ServerTransaction: tx, s: s, req: req, method: mi}
 		err := h.ServeSIP(ctx, w, req)
 		cancel()

@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // Config is the SIP server's section of the configuration.
@@ -27,6 +28,20 @@ type Config struct {
 	MaxInflight int `yaml:"max_inflight"`
 	// RetryAfter is the Retry-After value, in seconds, of that 503.
 	RetryAfter int `yaml:"retry_after"`
+	// RingTimeout bounds how long a branch may ring (RFC 3261 Timer C's
+	// job) when the callee device has no media.progress_timeout.
+	RingTimeout time.Duration `yaml:"ring_timeout"`
+	// Gateways are the upstream pools; calls to numbers that are no device
+	// of the caller's account go to the pool marked default (or the first).
+	Gateways []GatewayPool `yaml:"gateways"`
+	// TLS adds a SIP over TLS listener when its listen address is set.
+	TLS TLSConfig `yaml:"tls"`
+	// WS adds WebSocket (and, with TLS's certificate, WSS) listeners.
+	WS WSConfig `yaml:"ws"`
+	// RouteSecret keys the token in our Record-Route that in-dialog
+	// requests must bring back. Pass a persisted key so calls outlive a
+	// restart; nil means a random one per process.
+	RouteSecret []byte `yaml:"-"`
 }
 
 // Default returns the defaults a newcomer gets.
@@ -37,6 +52,7 @@ func Default() Config {
 		UDPReadBuffer: 4 << 20,
 		MaxInflight:   10000,
 		RetryAfter:    5,
+		RingTimeout:   60 * time.Second,
 	}
 }
 
@@ -71,7 +87,16 @@ func (c Config) Validate() error {
 	if c.RetryAfter < 0 {
 		return fmt.Errorf("sip.retry_after: %d must not be negative", c.RetryAfter)
 	}
-	return nil
+	if c.RingTimeout < 0 {
+		return fmt.Errorf("sip.ring_timeout: %s must not be negative", c.RingTimeout)
+	}
+	if err := c.TLS.validate(); err != nil {
+		return err
+	}
+	if err := c.WS.validate(c.TLS); err != nil {
+		return err
+	}
+	return validatePools(c.Gateways)
 }
 
 func parsePort(s string) (uint16, error) {

@@ -29,6 +29,40 @@ func TestConfigValidate(t *testing.T) {
 		{name: "negative buffer", edit: func(c *Config) { c.UDPReadBuffer = -1 }, field: "sip.udp_read_buffer"},
 		{name: "zero inflight", edit: func(c *Config) { c.MaxInflight = 0 }, field: "sip.max_inflight"},
 		{name: "negative retry", edit: func(c *Config) { c.RetryAfter = -1 }, field: "sip.retry_after"},
+		{name: "negative ring timeout", edit: func(c *Config) { c.RingTimeout = -1 }, field: "sip.ring_timeout"},
+		{name: "gateway pool", edit: func(c *Config) { c.Gateways = []GatewayPool{pool1()} }},
+		{name: "gateway tcp ipv6", edit: func(c *Config) {
+			p := pool1()
+			p.Targets[0] = GatewayTarget{Addr: "[2001:db8::1]:5060", Transport: "TCP", Weight: 3}
+			c.Gateways = []GatewayPool{p}
+		}},
+		{name: "gateway unnamed", edit: func(c *Config) { p := pool1(); p.Name = ""; c.Gateways = []GatewayPool{p} }, field: "sip.gateways[0].name"},
+		{name: "gateway name twice", edit: func(c *Config) { c.Gateways = []GatewayPool{pool1(), pool1()} }, field: "sip.gateways[1].name"},
+		{name: "gateway no targets", edit: func(c *Config) { p := pool1(); p.Targets = nil; c.Gateways = []GatewayPool{p} }, field: "sip.gateways[0].targets"},
+		{name: "gateway host name", edit: func(c *Config) {
+			p := pool1()
+			p.Targets[0].Addr = "sip.carrier.example:5060"
+			c.Gateways = []GatewayPool{p}
+		}, field: "sip.gateways[0].targets[0].addr"},
+		{name: "gateway port 0", edit: func(c *Config) { p := pool1(); p.Targets[0].Addr = "192.0.2.1:0"; c.Gateways = []GatewayPool{p} }, field: "sip.gateways[0].targets[0].addr"},
+		{name: "gateway tls", edit: func(c *Config) { p := pool1(); p.Targets[0].Transport = "tls"; c.Gateways = []GatewayPool{p} }, field: "sip.gateways[0].targets[0].transport"},
+		{name: "gateway negative weight", edit: func(c *Config) { p := pool1(); p.Targets[0].Weight = -1; c.Gateways = []GatewayPool{p} }, field: "sip.gateways[0].targets[0].weight"},
+		{name: "gateway bad realm", edit: func(c *Config) { p := pool1(); p.Realm = "a b"; c.Gateways = []GatewayPool{p} }, field: "sip.gateways[0].realm"},
+		{name: "gateway negative interval", edit: func(c *Config) { p := pool1(); p.CheckInterval = -1; c.Gateways = []GatewayPool{p} }, field: "sip.gateways[0].check_interval"},
+		{name: "tls without cert", edit: func(c *Config) { c.TLS.Listen = ":5061" }, field: "sip.tls.cert"},
+		{name: "tls files", edit: func(c *Config) { c.TLS = TLSConfig{Listen: ":5061", Cert: "c.pem", Key: "k.pem"} }},
+		{name: "tls bad listen", edit: func(c *Config) { c.TLS = TLSConfig{Listen: "5061", Cert: "c", Key: "k"} }, field: "sip.tls.listen"},
+		{name: "ws", edit: func(c *Config) { c.WS = WSConfig{Listen: ":8080", Origins: []string{"https://app.example.com:8443"}} }},
+		{name: "ws bad listen", edit: func(c *Config) { c.WS.Listen = "localhost:8080" }, field: "sip.ws.listen"},
+		{name: "wss without cert", edit: func(c *Config) { c.WS.TLSListen = ":8443" }, field: "sip.ws.tls_listen"},
+		{name: "ws bad origin", edit: func(c *Config) { c.WS = WSConfig{Listen: ":8080", Origins: []string{"app.example.com"}} }, field: "sip.ws.origins[0]"},
+		{name: "ws origin with path", edit: func(c *Config) { c.WS = WSConfig{Listen: ":8080", Origins: []string{"https://a.example/x"}} }, field: "sip.ws.origins[0]"},
+		{name: "two default pools", edit: func(c *Config) {
+			a, b := pool1(), pool1()
+			b.Name = "other"
+			a.Default, b.Default = true, true
+			c.Gateways = []GatewayPool{a, b}
+		}, field: "sip.gateways"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -52,4 +86,8 @@ func TestDefaults(t *testing.T) {
 	if c.Listen != ":5060" || c.UserAgent != "sipedge" || c.UDPReadBuffer != 4<<20 || c.MaxInflight != 10000 {
 		t.Fatalf("defaults = %+v", c)
 	}
+}
+
+func pool1() GatewayPool {
+	return GatewayPool{Name: "carrier", Targets: []GatewayTarget{{Addr: "192.0.2.1:5060"}}}
 }

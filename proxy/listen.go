@@ -8,6 +8,8 @@ import (
 	"net/netip"
 	"strconv"
 	"syscall"
+
+	"github.com/sipedge/sipedge/location"
 )
 
 // portTries is how often a port-0 bind picks a new port when UDP finds the
@@ -44,7 +46,7 @@ func listenPair(host string, port uint16) (net.PacketConn, net.Listener, error) 
 		addr := net.JoinHostPort(host, strconv.Itoa(p))
 		pc, err := lc.ListenPacket(ctx, udpNet, addr)
 		if err == nil {
-			return pc, ln, nil
+			return pc, &flowListener{Listener: ln, tr: location.TCP}, nil
 		}
 		_ = ln.Close()
 		lastErr = fmt.Errorf("proxy: listen udp %s: %w", addr, err)

@@ -140,6 +140,20 @@ func (s *Server) localFor(tx sip.ServerTransaction, tr location.Transport) netip
 	s.mu.Lock()
 	l := s.local
 	s.mu.Unlock()
+	if tr != location.UDP && tr != location.TCP {
+		// Stream listeners have their own ports (and address, when bound
+		// to one).
+		if sl := s.streams.get(tr); sl != nil {
+			a := sl.addr
+			switch {
+			case l.advertiseSet:
+				return netip.AddrPortFrom(l.advertise, a.Port())
+			case !a.Addr().IsUnspecified():
+				return a
+			}
+			l.port = a.Port()
+		}
+	}
 	switch {
 	case l.advertiseSet:
 		return netip.AddrPortFrom(l.advertise, l.portOr(l.port))

@@ -89,7 +89,28 @@ type metrics struct {
 	panics    prometheus.Counter
 	rejected  prometheus.Counter
 	dropped   [len(dropReasons)]prometheus.Counter
+
+	// The proxy core's (forward.go and friends).
+	callsActive prometheus.Gauge
+	callsSetup  prometheus.Counter
+	setupTime   prometheus.Observer
+	branches    [len(branchOutcomes)]prometheus.Counter
+	failovers   prometheus.Counter
+	gatewayUp   *prometheus.GaugeVec
 }
+
+// branchOutcomes are how a forwarded INVITE branch ended.
+var branchOutcomes = [...]string{"answered", "rejected", "cancelled", "timeout", "error"}
+
+type branchOutcome int
+
+const (
+	outcomeAnswered branchOutcome = iota
+	outcomeRejected
+	outcomeCancelled
+	outcomeTimeout
+	outcomeError
+)
 
 func newMetrics(reg prometheus.Registerer, inflight func() float64) (*metrics, error) {
 	requests := prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -122,8 +143,35 @@ func newMetrics(reg prometheus.Registerer, inflight func() float64) (*metrics, e
 		Help: "SIP requests being handled now.",
 	}, inflight)
 
+	callsActive := prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "sipedge_proxy_calls_active",
+		Help: "INVITEs being forwarded or answered and not yet ended by BYE (dialogs this proxy set up).",
+	})
+	callsSetup := prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "sipedge_proxy_calls_setup_total",
+		Help: "Forwarded INVITEs answered 2xx.",
+	})
+	setupTime := prometheus.NewHistogram(prometheus.HistogramOpts{
+		Name:    "sipedge_proxy_call_setup_seconds",
+		Help:    "Time from receiving an initial INVITE to sending its first final response.",
+		Buckets: prometheus.ExponentialBuckets(0.005, 2, 14), // 5 ms … 41 s
+	})
+	branches := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "sipedge_proxy_branches_total",
+		Help: "Forwarded INVITE branches, by how they ended.",
+	}, []string{"outcome"})
+	failovers := prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "sipedge_proxy_branch_failovers_total",
+		Help: "Upstream gateway attempts that failed over to the next target (408, 5xx, transport error).",
+	})
+	gatewayUp := prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "sipedge_proxy_gateway_up",
+		Help: "1 while an upstream gateway target is considered up by its OPTIONS health check.",
+	}, []string{"pool", "target"})
+
 	var errs []error
-	for _, c := range []prometheus.Collector{requests, responses, duration, panics, rejected, dropped, gauge} {
+	for _, c := range []prometheus.Collector{requests, responses, duration, panics, rejected, dropped, gauge,
+		callsActive, callsSetup, setupTime, branches, failovers, gatewayUp} {
 		if err := reg.Register(c); err != nil {
 			errs = append(errs, err)
 		}
@@ -132,7 +180,11 @@ func newMetrics(reg prometheus.Registerer, inflight func() float64) (*metrics, e
 		return nil, fmt.Errorf("proxy: register metrics: %w", err)
 	}
 
-	m := &metrics{panics: panics, rejected: rejected}
+	m := &metrics{panics: panics, rejected: rejected, callsActive: callsActive, callsSetup: callsSetup,
+		setupTime: setupTime, failovers: failovers, gatewayUp: gatewayUp}
+	for i, o := range branchOutcomes {
+		m.branches[i] = branches.WithLabelValues(o)
+	}
 	for i, meth := range methodNames {
 		for j, tr := range transportNames {
 			m.requests[i][j] = requests.WithLabelValues(meth, tr)

@@ -2,19 +2,24 @@ package proxy
 
 import (
 	"context"
+	"strings"
 
 	"github.com/emiago/sipgo/sip"
 )
 
 // sanity rejects what no later stage should have to think about (RFC 3261
-// §8.2 and §16.3), with a reason phrase that names the problem so whoever
-// reads the trace on the phone's side sees what is wrong. It is deliberately
-// minimal; the torture-test grade checks come later.
+// §8.2 and §16.3, in the manner of Kamailio's sanity module), with a reason
+// phrase that names the problem so whoever reads the trace on the phone's
+// side sees what is wrong. sipgo's parser has already refused what it cannot
+// read (bad start line, bad URI, non-numeric CSeq or Content-Length, a body
+// shorter than Content-Length); these are the checks left for a parsed
+// request.
 func sanity(next Handler) Handler {
 	return HandlerFunc(func(ctx context.Context, tx sip.ServerTransaction, req *sip.Request) error {
 		if se := checkRequest(req); se != nil {
 			return se
 		}
+		streamRport(req)
 		return next.ServeSIP(ctx, tx, req)
 	})
 }
@@ -29,6 +34,13 @@ func checkRequest(req *sip.Request) *StatusError {
 	default:
 		// RFC 3261 §8.2.2.1 and §16.3 step 2.
 		return Status(416, "Unsupported URI Scheme")
+	}
+	if req.Recipient.Headers.Length() > 0 {
+		// RFC 3261 §19.1.5: headers are not allowed in a Request-URI.
+		return Status(400, "Request-URI must not carry headers")
+	}
+	if se := checkSingle(req); se != nil {
+		return se
 	}
 	if req.Via() == nil {
 		return Status(400, "Missing Via header")
@@ -46,8 +58,25 @@ func checkRequest(req *sip.Request) *StatusError {
 	if cseq == nil {
 		return Status(400, "Missing CSeq header")
 	}
-	if cseq.MethodName != req.Method {
+	// sipgo upper-cases the request line's method but not CSeq's; methods
+	// are case-sensitive (RFC 3261 §7.1), so this also lets through "invite"
+	// against "INVITE", which nobody sends on purpose.
+	if !strings.EqualFold(string(cseq.MethodName), string(req.Method)) {
 		return Status(400, "CSeq method does not match request method")
+	}
+	if cl := req.ContentLength(); cl != nil && int(*cl) != len(req.Body()) {
+		// sipgo refuses a short body itself; a longer one (a datagram with
+		// trailing octets) is cut at Content-Length, so this catches what
+		// a header rewrite upstream would have broken.
+		return Status(400, "Content-Length does not match the body")
+	}
+	if h := req.GetHeader("Date"); h != nil && !strings.HasSuffix(strings.TrimSpace(h.Value()), " GMT") {
+		// RFC 3261 §20.17: the only time zone allowed is GMT.
+		return Status(400, "Bad Date header: time zone must be GMT")
+	}
+	if h := req.GetHeader("Proxy-Require"); h != nil && strings.TrimSpace(h.Value()) != "" {
+		// RFC 3261 §16.3 step 5: we support no proxy extension.
+		return Status(420, "Bad Extension", sip.NewHeader("Unsupported", unsupported(req.GetHeaders("Proxy-Require"))))
 	}
 	if !answeredLocally(req) {
 		// RFC 3261 §16.3 step 3; only requests we forward need it.
@@ -59,5 +88,98 @@ func checkRequest(req *sip.Request) *StatusError {
 			return Status(483, "Too Many Hops")
 		}
 	}
+	if mf := req.MaxForwards(); mf != nil && mf.Val() > 255 {
+		// RFC 3261 §20.22 makes it 0-255 in practice (RFC 4475 §3.1.2.4).
+		return Status(400, "Max-Forwards above 255")
+	}
 	return nil
+}
+
+// singleValued are the headers RFC 3261 §7.3.1 allows once only (by their
+// lower-case long names; compact forms are mapped first).
+var singleValued = map[string]string{
+	"call-id":        "Call-ID",
+	"cseq":           "CSeq",
+	"from":           "From",
+	"to":             "To",
+	"max-forwards":   "Max-Forwards",
+	"content-length": "Content-Length",
+	"content-type":   "Content-Type",
+	"expires":        "Expires",
+}
+
+var compactNames = map[string]string{
+	"i": "call-id", "f": "from", "t": "to", "l": "content-length", "c": "content-type",
+}
+
+// checkSingle refuses a second copy of a single-valued header: with two
+// Call-IDs or two Content-Lengths there is no telling which one counts
+// (RFC 4475 §3.3.8, §3.3.9).
+func checkSingle(req *sip.Request) *StatusError {
+	var seen [8]string
+	n := 0
+	for _, h := range req.Headers() {
+		name := strings.ToLower(h.Name())
+		if long, ok := compactNames[name]; ok {
+			name = long
+		}
+		canon, ok := singleValued[name]
+		if !ok {
+			continue
+		}
+		for _, s := range seen[:n] {
+			if s == name {
+				return Status(400, "Duplicate "+canon+" header")
+			}
+		}
+		if n < len(seen) {
+			seen[n] = name
+			n++
+		}
+	}
+	return nil
+}
+
+func unsupported(hs []sip.Header) string {
+	var opts []string
+	for _, h := range hs {
+		for _, o := range strings.Split(h.Value(), ",") {
+			if o = strings.TrimSpace(o); o != "" && validToken(o) {
+				opts = append(opts, o)
+			}
+		}
+	}
+	return strings.Join(opts, ", ")
+}
+
+// validToken keeps what we echo into Unsupported to RFC 3261 token chars.
+func validToken(s string) bool {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.IndexByte("-.!%*_+`'~", c) >= 0) {
+			return false
+		}
+	}
+	return s != ""
+}
+
+// streamRport fills rport on the top Via of a request that came over a
+// stream. RFC 3261 §18.2.2 sends the response on the connection the request
+// came on, but sipgo picks the connection by the Via's received/rport, so
+// without rport (RFC 2543 phones, RFC 4475's messages) it looks for
+// <source ip>:5060, finds nothing and the answer is lost. It belongs with nat; it sits here because a
+// request must leave sanity answerable.
+func streamRport(req *sip.Request) {
+	if req.Transport() == "UDP" || req.Transport() == "" {
+		return
+	}
+	via := req.Via()
+	if via == nil {
+		return
+	}
+	if _, ok := via.Params.Get("rport"); ok {
+		return
+	}
+	// Empty: nat fills it with the source port and adds received.
+	via.Params.Add("rport", "")
 }

@@ -51,7 +51,8 @@ type Server struct {
 	local   localAddrs
 	serving atomic.Bool
 
-	flow flowState // SendToBinding's client (flow.go)
+	flow    flowState   // SendToBinding's client (flow.go)
+	streams streamState // TLS, WS and WSS listeners (transport_stream.go)
 }
 
 // New builds a server; it does not listen yet. reg may be nil, in which case

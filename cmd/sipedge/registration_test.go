@@ -16,14 +16,15 @@ import (
 const testRealm = "acme.example.com"
 
 // registerPhone registers user over transport with digest auth, the way a
-// phone does: REGISTER, 401, REGISTER with credentials.
+// phone does: REGISTER, 401, REGISTER with credentials. The phone stays up
+// until the test ends: closing a TCP phone's connection removes its binding.
 func registerPhone(t *testing.T, p *proc, transport, user, pass string) {
 	t.Helper()
 	ua, err := sipgo.NewUA(sipgo.WithUserAgent("RestartPhone/1.0"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer ua.Close()
+	t.Cleanup(func() { _ = ua.Close() })
 	cl, err := sipgo.NewClient(ua, sipgo.WithClientHostname("127.0.0.1"))
 	if err != nil {
 		t.Fatal(err)

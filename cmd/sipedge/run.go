@@ -92,6 +92,11 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 	// sipgo logs some events through its package-level logger; route them
 	// through the same rate-limited handler the proxy gives the library.
 	sip.SetDefaultLogger(proxy.LibraryLogger(log.With("pkg", "proxy")))
+	// sipgo refuses UDP sends within 200 bytes of UDPMTUSize (default 1500),
+	// so an INVITE with a large SDP to a UDP-only phone would fail. Phones
+	// and kernels handle fragmented datagrams; gateways are moved to TCP
+	// near the MTU by the proxy itself (RFC 3261 §18.1.1).
+	sip.UDPMTUSize = 65000
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -124,11 +129,19 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 	}
 	store.Subscribe(registrarSvc.DeviceChanged)
 
-	sipSrv, err := proxy.New(cfg.SIP, registrarSvc, reg, log.With("pkg", "proxy"))
+	sipCfg := cfg.SIP
+	sipCfg.RouteSecret = secret // Record-Route tokens stay valid across restarts
+	sipSrv, err := proxy.New(sipCfg, registrarSvc, reg, log.With("pkg", "proxy"))
 	if err != nil {
 		return err
 	}
 	if err := sipSrv.Listen(); err != nil {
+		return err
+	}
+	if err := sipSrv.ListenStreams(); err != nil {
+		return err
+	}
+	if err := sipSrv.EnableForwarding(store, loc); err != nil {
 		return err
 	}
 	notifier := registrar.NewNotifier(registrarSvc, sipSrv, cfg.Notify, reg, log.With("pkg", "registrar"))
@@ -158,6 +171,7 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 	defer cancelSrv()
 	g, gctx := errgroup.WithContext(srvCtx)
 	g.Go(func() error { return sipSrv.Serve(gctx) })
+	g.Go(func() error { return sipSrv.ServeStreams(gctx) })
 	g.Go(func() error { return api.Serve(gctx, ln) })
 	g.Go(func() error {
 		return loc.Run(gctx, cfg.Location.ExpireInterval, snapshot, cfg.Location.SnapshotInterval)

@@ -15,6 +15,7 @@ import (
 	"github.com/emiago/sipgo/sip"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/sipedge/sipedge/location"
 	"github.com/sipedge/sipedge/proxy"
 	"github.com/sipedge/sipedge/registrar"
 )
@@ -23,8 +24,9 @@ import (
 // and serving in the background until the test ends.
 type Server struct {
 	*proxy.Server
-	// UDP and TCP are the bound addresses.
-	UDP, TCP netip.AddrPort
+	// UDP and TCP are the bound addresses; TLS, WS and WSS too when the
+	// configuration asks for them (see SelfSignedCert).
+	UDP, TCP, TLS, WS, WSS netip.AddrPort
 	// Registry holds the server's metrics (unless WithRegisterer was given).
 	Registry *prometheus.Registry
 
@@ -39,6 +41,8 @@ type options struct {
 	filters []proxy.ReadFilter
 	reg     prometheus.Registerer
 	log     *slog.Logger
+	dir     registrar.Directory
+	loc     *location.Table
 }
 
 type route struct {
@@ -61,6 +65,13 @@ func WithHandler(method sip.RequestMethod, h proxy.Handler) Option {
 // WithReadFilter adds a read filter.
 func WithReadFilter(f proxy.ReadFilter) Option {
 	return func(o *options) { o.filters = append(o.filters, f) }
+}
+
+// WithForwarding makes the server a proxy (Server.EnableForwarding) routing
+// to the devices of dir by their bindings in loc: the same directory and
+// table the registrar was built on.
+func WithForwarding(dir registrar.Directory, loc *location.Table) Option {
+	return func(o *options) { o.dir, o.loc = dir, loc }
 }
 
 // WithRegisterer registers the metrics there instead of on a fresh registry.
@@ -106,12 +117,26 @@ func NewServer(t testing.TB, reg *registrar.Service, opts ...Option) *Server {
 		t.Fatalf("proxytest: %v", err)
 	}
 	ts.Server, ts.UDP, ts.TCP = srv, srv.UDPAddr(), srv.TCPAddr()
+	if err := srv.ListenStreams(); err != nil {
+		t.Fatalf("proxytest: %v", err)
+	}
+	ts.TLS, ts.WS, ts.WSS = srv.ListenerAddr("TLS"), srv.ListenerAddr("WS"), srv.ListenerAddr("WSS")
+	if o.dir != nil {
+		if err := srv.EnableForwarding(o.dir, o.loc); err != nil {
+			t.Fatalf("proxytest: %v", err)
+		}
+	}
 
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- srv.Serve(ctx) }()
+	tlsDone := make(chan error, 1)
+	go func() { tlsDone <- srv.ServeStreams(ctx) }()
 	t.Cleanup(func() {
 		cancel()
+		if err := <-tlsDone; err != nil {
+			t.Errorf("proxytest: ServeStreams: %v", err)
+		}
 		if err := <-done; err != nil {
 			t.Errorf("proxytest: Serve: %v", err)
 		}
@@ -119,10 +144,17 @@ func NewServer(t testing.TB, reg *registrar.Service, opts ...Option) *Server {
 	return ts
 }
 
-// Addr is the bound address for "UDP" or "TCP".
+// Addr is the bound address for "UDP", "TCP", "TLS", "WS" or "WSS".
 func (s *Server) Addr(transport string) netip.AddrPort {
-	if transport == "TCP" {
+	switch transport {
+	case "TCP":
 		return s.TCP
+	case "TLS":
+		return s.TLS
+	case "WS":
+		return s.WS
+	case "WSS":
+		return s.WSS
 	}
 	return s.UDP
 }

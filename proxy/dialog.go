@@ -1,0 +1,307 @@
+package proxy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"strconv"
+	"strings"
+
+	"github.com/emiago/sipgo/sip"
+)
+
+// In-dialog routing. A dialog we set up has us in its route set (our
+// Record-Route), so its later requests arrive with our Route on top: we
+// pop our entries (both, after a transport change) and send the request on
+// to the next Route, or to the Request-URI (loose routing, RFC 3261
+// §16.4/§16.12). No new challenge: the dialog was authenticated when it
+// was set up.
+//
+// NAT: a Contact that is not where its message came from gets
+// ";alias=ip~port~proto" (Kamailio's add_contact_alias), so the far end
+// uses it as its remote target and the requests it sends come back to us
+// naming the real flow; we strip the parameter and send there, on that
+// transport (for TCP, the phone's own connection).
+
+// request handles the methods forwarded without forking (BYE, UPDATE,
+// INFO, REFER, PRACK, MESSAGE, NOTIFY, SUBSCRIBE, OPTIONS to a user).
+func (f *forwarder) request(ctx context.Context, tx sip.ServerTransaction, req *sip.Request) error {
+	if f.looped(req) {
+		return Status(482, "Loop Detected")
+	}
+	if hasToTag(req) {
+		return f.inDialog(ctx, tx, req)
+	}
+	c, err := f.identify(tx, req)
+	if err != nil || c == nil {
+		return err
+	}
+	p, err := f.plan(req, c)
+	if err != nil {
+		return err
+	}
+	// No forking outside INVITE: the first (best) target only.
+	t := p.targets[0]
+	fwd := req.Clone()
+	fwd.Recipient = *t.uri.Clone()
+	popOwnRoutes(f, fwd)
+	if err := decMaxForwards(fwd); err != nil {
+		return err
+	}
+	if req.Method == sip.SUBSCRIBE || req.Method == sip.REFER {
+		f.recordRoute(fwd, req.Transport(), t.transport)
+	}
+	f.aliasContact(fwd, req.Source(), req.Transport())
+	return f.forwardOne(ctx, tx, req, fwd, t.dest, t.transport)
+}
+
+// inDialog forwards a request of an established dialog.
+func (f *forwarder) inDialog(ctx context.Context, tx sip.ServerTransaction, req *sip.Request) error {
+	fwd := req.Clone()
+	popped := popOwnRoutes(f, fwd)
+	if len(popped) == 0 {
+		// Not part of a dialog through us: we are no user agent.
+		return Status(404, "Not Here")
+	}
+	if !f.routedByUs(req, popped) {
+		return Status(403, "Forbidden")
+	}
+	dest, tr, err := f.nextHop(ctx, fwd, popped)
+	if err != nil {
+		return &StatusError{Code: 404, Reason: "Not Here", Err: err}
+	}
+	if err := decMaxForwards(fwd); err != nil {
+		return err
+	}
+	f.aliasContact(fwd, req.Source(), req.Transport())
+	return f.forwardOne(ctx, tx, req, fwd, dest, tr)
+}
+
+// forwardOne sends fwd statefully to dest and relays its answers until the
+// final one.
+func (f *forwarder) forwardOne(ctx context.Context, tx sip.ServerTransaction, req, fwd *sip.Request, dest netip.AddrPort, tr string) error {
+	f.aim(fwd, dest, tr)
+	fwd.PrependHeader(f.via(tr, newBranch(fwd)))
+	dctx, cancel := context.WithTimeout(ctx, dialTimeout)
+	ctx2, err := f.client.TransactionRequest(dctx, fwd, prebuilt)
+	cancel()
+	if err != nil {
+		return &StatusError{Code: 503, Reason: "Service Unavailable", Err: fmt.Errorf("proxy: forward %s: %w", req.Method, err)}
+	}
+	ctx2tx := ctx2
+	defer func() {
+		if req.Method != sip.INVITE {
+			ctx2tx.Terminate()
+		}
+	}()
+	if req.Method == sip.INVITE {
+		ctx2tx.OnRetransmission(func(res *sip.Response) {
+			if res.IsSuccess() {
+				f.relayStateless(req, res)
+			}
+		})
+	}
+	for {
+		select {
+		case res := <-ctx2tx.Responses():
+			if res.IsProvisional() && res.StatusCode == 100 {
+				continue
+			}
+			if req.Method == sip.BYE && !res.IsProvisional() {
+				f.dialogDown(callID(req))
+			}
+			if err := tx.Respond(f.upstreamCopy(res)); err != nil {
+				f.s.log.Debug("response not relayed", "call_id", callID(req), "code", res.StatusCode, "err", err)
+			}
+			if res.IsProvisional() {
+				continue
+			}
+			return nil
+		case <-ctx2tx.Done():
+			err := ctx2tx.Err()
+			if req.Method == sip.BYE {
+				f.dialogDown(callID(req))
+			}
+			if errors.Is(err, sip.ErrTransactionTransport) {
+				return &StatusError{Code: 503, Reason: "Service Unavailable", Err: err}
+			}
+			return &StatusError{Code: 408, Reason: "Request Timeout", Err: err}
+		case <-ctx.Done():
+			return &StatusError{Code: 503, Reason: "Service Unavailable", Err: ctx.Err()}
+		}
+	}
+}
+
+// ack forwards an ACK for a 2xx (those for non-2xx never get here: sipgo's
+// INVITE server transaction absorbs them, and our client transaction makes
+// its own downstream). Statelessly, and it is never answered.
+func (f *forwarder) ack(ctx context.Context, _ sip.ServerTransaction, req *sip.Request) error {
+	if f.looped(req) {
+		return nil
+	}
+	fwd := req.Clone()
+	popped := popOwnRoutes(f, fwd)
+	if len(popped) == 0 || !f.routedByUs(req, popped) {
+		return nil
+	}
+	dest, tr, err := f.nextHop(ctx, fwd, popped)
+	if err != nil {
+		f.s.log.Debug("ACK not routable", "call_id", callID(req), "err", err)
+		return nil
+	}
+	if decMaxForwards(fwd) != nil {
+		return nil
+	}
+	f.aim(fwd, dest, tr)
+	fwd.PrependHeader(f.via(tr, newBranch(fwd)))
+	if err := f.client.WriteRequest(fwd, prebuilt); err != nil {
+		f.s.log.Info("ACK not forwarded", "call_id", callID(req), "dst", dest.String(), "err", err)
+	}
+	return nil
+}
+
+// popOwnRoutes removes the Route entries naming us from the top of req and
+// returns them.
+func popOwnRoutes(f *forwarder, req *sip.Request) []sip.Uri {
+	var popped []sip.Uri
+	for {
+		h, ok := req.GetHeader("Route").(*sip.RouteHeader)
+		if !ok || !f.isSelf(h.Address.Host, h.Address.Port) {
+			return popped
+		}
+		popped = append(popped, h.Address)
+		req.RemoveHeader(h.Name())
+	}
+}
+
+// nextHop is where an in-dialog request goes after our Routes are popped:
+// the next Route, else the Request-URI (its alias if it has one). The
+// transport is the URI's; after a double Record-Route, the second of our
+// entries names the transport of the far side.
+func (f *forwarder) nextHop(ctx context.Context, req *sip.Request, popped []sip.Uri) (netip.AddrPort, string, error) {
+	if h, ok := req.GetHeader("Route").(*sip.RouteHeader); ok {
+		return resolveURI(ctx, h.Address, transportParam(h.Address, ""))
+	}
+	u := &req.Recipient
+	if a, ok := u.UriParams.Get("alias"); ok {
+		dest, tr, err := parseAlias(a)
+		if err != nil {
+			return netip.AddrPort{}, "", err
+		}
+		u.UriParams = u.UriParams.Clone()
+		u.UriParams.Remove("alias")
+		return dest, tr, nil
+	}
+	def := ""
+	if len(popped) > 1 {
+		def = transportParam(popped[len(popped)-1], "")
+	}
+	return resolveURI(ctx, *u, transportParam(*u, def))
+}
+
+// transportParam is the URI's transport as sipgo spells it ("UDP", …).
+func transportParam(u sip.Uri, def string) string {
+	if t, ok := u.UriParams.Get("transport"); ok && t != "" {
+		return strings.ToUpper(t)
+	}
+	if def != "" {
+		return def
+	}
+	if u.Scheme == "sips" {
+		return "TLS"
+	}
+	return "UDP"
+}
+
+func resolveURI(ctx context.Context, u sip.Uri, tr string) (netip.AddrPort, string, error) {
+	port := u.Port
+	if port == 0 {
+		port = 5060
+		if tr == "TLS" {
+			port = 5061
+		}
+	}
+	host := strings.TrimSuffix(strings.TrimPrefix(u.Host, "["), "]")
+	a, err := netip.ParseAddr(host)
+	if err != nil {
+		rctx, cancel := context.WithTimeout(ctx, dialTimeout)
+		defer cancel()
+		addrs, lerr := net.DefaultResolver.LookupNetIP(rctx, "ip", host)
+		if lerr != nil || len(addrs) == 0 {
+			return netip.AddrPort{}, "", fmt.Errorf("proxy: resolve %q: %w", host, lerr)
+		}
+		a = addrs[0]
+	}
+	return netip.AddrPortFrom(a.Unmap(), uint16(port)), tr, nil
+}
+
+// Kamailio's protocol numbers, so both proxies read each other's aliases.
+var aliasProtos = map[string]string{"1": "UDP", "2": "TCP", "3": "TLS", "5": "WS", "6": "WSS"}
+
+func aliasProto(tr string) string {
+	for k, v := range aliasProtos {
+		if v == tr {
+			return k
+		}
+	}
+	return "1"
+}
+
+func parseAlias(a string) (netip.AddrPort, string, error) {
+	parts := strings.Split(a, "~")
+	if len(parts) != 3 {
+		return netip.AddrPort{}, "", fmt.Errorf("proxy: alias %q: want ip~port~proto", a)
+	}
+	ip, err := netip.ParseAddr(strings.TrimSuffix(strings.TrimPrefix(parts[0], "["), "]"))
+	if err != nil {
+		return netip.AddrPort{}, "", fmt.Errorf("proxy: alias %q: %w", a, err)
+	}
+	port, err := strconv.ParseUint(parts[1], 10, 16)
+	if err != nil || port == 0 {
+		return netip.AddrPort{}, "", fmt.Errorf("proxy: alias %q: bad port", a)
+	}
+	tr, ok := aliasProtos[parts[2]]
+	if !ok {
+		return netip.AddrPort{}, "", fmt.Errorf("proxy: alias %q: unknown protocol", a)
+	}
+	return netip.AddrPortFrom(ip.Unmap(), uint16(port)), tr, nil
+}
+
+// contactHolder is what requests and responses share for the Contact.
+type contactHolder interface {
+	Contact() *sip.ContactHeader
+	ReplaceHeader(sip.Header)
+}
+
+// aliasContact marks the Contact of a message that came from src over tr
+// when the Contact does not name src (a phone behind NAT, or any stream
+// whose source port is not its listening port).
+func (f *forwarder) aliasContact(m contactHolder, src, tr string) {
+	c := m.Contact()
+	if c == nil || (c.Address.Scheme != "sip" && c.Address.Scheme != "sips") || c.Address.UriParams.Has("alias") {
+		return
+	}
+	s, err := netip.ParseAddrPort(src)
+	if err != nil {
+		return
+	}
+	s = netip.AddrPortFrom(s.Addr().Unmap(), s.Port())
+	if a, err := netip.ParseAddr(strings.TrimSuffix(strings.TrimPrefix(c.Address.Host, "["), "]")); err == nil {
+		port := c.Address.Port
+		if port == 0 {
+			port = 5060
+		}
+		if a.Unmap() == s.Addr() && port == int(s.Port()) && strings.EqualFold(transportParam(c.Address, "UDP"), tr) {
+			return
+		}
+	}
+	nc := c.Clone()
+	if nc.Address.UriParams == nil {
+		nc.Address.UriParams = sip.HeaderParams{}
+	}
+	host := s.Addr().String()
+	nc.Address.UriParams.Add("alias", host+"~"+strconv.Itoa(int(s.Port()))+"~"+aliasProto(strings.ToUpper(tr)))
+	m.ReplaceHeader(nc)
+}
