@@ -37,6 +37,7 @@ type Server struct {
 	routes   atomic.Pointer[routeTable]
 	filters  atomic.Pointer[[]ReadFilter]
 	inflight atomic.Int64 // requests admitted by Limit
+	admit    admission    // overload and drain refusals (limit.go)
 	track    tracker      // every handler run, for the drain
 
 	// baseCtx is the parent of every request's ctx; Serve cancels it on stop.

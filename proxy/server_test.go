@@ -305,6 +305,39 @@ func TestAnsweredOnce(t *testing.T) {
 	}
 }
 
+// inDialogBye is a BYE of some call: it carries a To tag.
+func inDialogBye(srv *proxytest.Server) *sip.Request {
+	req := sip.NewRequest(sip.BYE, srv.URI("bob"))
+	to := &sip.ToHeader{Address: srv.URI("bob"), Params: sip.NewParams()}
+	to.Params.Add("tag", "callee-tag")
+	req.AppendHeader(to)
+	return req
+}
+
+func TestDrainRefusesOnlyNewWork(t *testing.T) {
+	srv := proxytest.NewServer(t, nil, proxytest.WithConfig(func(c *proxy.Config) { c.RetryAfter = 3 }))
+	if srv.Draining() {
+		t.Fatal("draining before Drain")
+	}
+	srv.Drain()
+	for _, tr := range transports {
+		res, err := srv.Do(ctxT(t), tr, sip.NewRequest(sip.OPTIONS, srv.URI("")))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.StatusCode != 503 || header(res, "Retry-After") != "3" {
+			t.Fatalf("%s: OPTIONS while draining: %d Retry-After=%q, want 503 with 3", tr, res.StatusCode, header(res, "Retry-After"))
+		}
+		res, err = srv.Do(ctxT(t), tr, inDialogBye(srv))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.StatusCode == 503 {
+			t.Fatalf("%s: in-dialog BYE refused while draining", tr)
+		}
+	}
+}
+
 func TestInflightLimit(t *testing.T) {
 	entered := make(chan struct{})
 	release := make(chan struct{})
@@ -336,6 +369,16 @@ func TestInflightLimit(t *testing.T) {
 		}
 		if res.StatusCode != 503 || header(res, "Retry-After") != "7" {
 			t.Fatalf("%s: got %d Retry-After=%q, want 503 with 7", tr, res.StatusCode, header(res, "Retry-After"))
+		}
+	}
+	// Requests of calls already up pass the ceiling: overload must not hang calls.
+	for _, tr := range transports {
+		res, err := srv.Do(ctxT(t), tr, inDialogBye(srv))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.StatusCode == 503 {
+			t.Fatalf("%s: in-dialog BYE refused at the ceiling", tr)
 		}
 	}
 	close(release)

@@ -53,6 +53,10 @@ type LocationConfig struct {
 
 // ShutdownConfig bounds the drain on SIGTERM.
 type ShutdownConfig struct {
+	// Lameduck keeps serving (with /readyz at 503 and new work refused)
+	// before the wait for calls in setup, so load balancers notice first.
+	Lameduck time.Duration `yaml:"lameduck"`
+	// Grace bounds the whole drain, lameduck included.
 	Grace time.Duration `yaml:"grace"`
 }
 
@@ -94,6 +98,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Shutdown.Grace <= 0 {
 		errs = append(errs, errors.New("shutdown.grace: must be positive"))
+	}
+	if c.Shutdown.Lameduck < 0 || c.Shutdown.Lameduck >= c.Shutdown.Grace {
+		errs = append(errs, errors.New("shutdown.lameduck: must be ≥ 0 and shorter than shutdown.grace"))
 	}
 	if err := c.SIP.Validate(); err != nil {
 		errs = append(errs, err)

@@ -186,11 +186,35 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 	case <-ctx.Done():
 	case <-gctx.Done(): // a server failed
 	}
+	// Drain: /readyz turns 503 so load balancers stop sending, new calls and
+	// registrations get 503 with Retry-After, and calls being set up finish,
+	// all within the grace period; a second signal ends it at once.
 	ready.Store(false)
-	log.Info("shutting down", "grace", cfg.Shutdown.Grace)
+	sipSrv.Drain()
+	log.Info("draining", "lameduck", cfg.Shutdown.Lameduck, "grace", cfg.Shutdown.Grace)
 	hardStop := make(chan os.Signal, 1)
 	signal.Notify(hardStop, syscall.SIGINT, syscall.SIGTERM)
 	defer signal.Stop(hardStop)
+	deadline := time.Now().Add(cfg.Shutdown.Grace)
+	select {
+	case <-time.After(cfg.Shutdown.Lameduck):
+	case <-hardStop:
+		return errors.New("second signal: exiting at once")
+	}
+	idleCtx, cancelIdle := context.WithDeadline(context.Background(), deadline)
+	idle := make(chan error, 1)
+	go func() { idle <- sipSrv.WaitIdle(idleCtx) }()
+	select {
+	case err := <-idle:
+		if err != nil {
+			log.Warn("calls still being set up at the end of the grace period", "err", err)
+		}
+	case <-hardStop:
+		cancelIdle()
+		return errors.New("second signal: exiting at once")
+	}
+	cancelIdle()
+	log.Info("shutting down")
 	cancelSrv()
 	done := make(chan error, 1)
 	go func() { done <- g.Wait() }()
@@ -203,7 +227,9 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 		return nil
 	case <-hardStop:
 		return errors.New("second signal: exiting at once")
-	case <-time.After(cfg.Shutdown.Grace):
+	case <-time.After(time.Until(deadline) + 5*time.Second):
+		// The listeners and the final snapshot get a few seconds past the
+		// grace period; past that something is stuck.
 		return fmt.Errorf("shutdown took longer than %s", cfg.Shutdown.Grace)
 	}
 }
