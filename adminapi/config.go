@@ -20,6 +20,10 @@ type Config struct {
 	IdleTimeout  time.Duration `yaml:"idle_timeout"`
 	// PageSize is the default number of rows of a paginated listing.
 	PageSize int `yaml:"page_size"`
+	// RateLimit is the requests per second allowed per X-Auth-Token (the
+	// admin token included), RateBurst how many at once; 0 turns it off.
+	RateLimit float64 `yaml:"rate_limit"`
+	RateBurst int     `yaml:"rate_burst"`
 }
 
 // Default returns the configuration a fresh install runs with.
@@ -31,6 +35,8 @@ func Default() Config {
 		WriteTimeout: 10 * time.Second,
 		IdleTimeout:  60 * time.Second,
 		PageSize:     50,
+		RateLimit:    50,
+		RateBurst:    100,
 	}
 }
 
@@ -54,6 +60,12 @@ func (c Config) Validate() error {
 	}
 	if c.PageSize <= 0 {
 		errs = append(errs, fmt.Errorf("page_size: must be positive, got %d", c.PageSize))
+	}
+	if c.RateLimit < 0 {
+		errs = append(errs, fmt.Errorf("rate_limit: must not be negative, got %v", c.RateLimit))
+	}
+	if c.RateLimit > 0 && c.RateBurst < 1 {
+		errs = append(errs, fmt.Errorf("rate_burst: must be at least 1, got %d", c.RateBurst))
 	}
 	return errors.Join(errs...)
 }

@@ -47,6 +47,7 @@ type Server struct {
 	met      *metrics
 	promH    fasthttp.RequestHandler
 	srv      *fasthttp.Server
+	rate     *rateLimiter // nil: no per-token limit (ratelimit.go)
 }
 
 // New checks cfg and d and builds the server; it does not listen.
@@ -98,6 +99,9 @@ func New(cfg Config, d Deps) (*Server, error) {
 		router:   newRouter(routes()),
 		met:      m,
 		promH:    promHandler(d.Gatherer),
+	}
+	if s.rate, err = newRateLimiter(cfg.RateLimit, cfg.RateBurst); err != nil {
+		return nil, err
 	}
 	s.srv = &fasthttp.Server{
 		Handler:            s.handle,
@@ -211,6 +215,11 @@ func (s *Server) dispatch(r *request, allow []string) (*reply, error) {
 		return nil, errNotFoundPath()
 	}
 	acct := r.param("ACCOUNT_ID")
+	if r.route.scope != scopePublic {
+		if ae := s.limit(r); ae != nil {
+			return nil, ae
+		}
+	}
 	who, ae := s.authorize(r.token, r.route.scope, acct)
 	if ae != nil {
 		return nil, ae

@@ -31,7 +31,8 @@ trap 'exit 130' INT TERM
 go build -o "$work/sipedge" ./cmd/sipedge
 # Reads are logged at debug, so info costs the measured path nothing and
 # gives the start line with the bound addresses.
-SIPEDGE_ADMIN_TOKEN=$TOKEN taskset -c "$SRV_CPU" "$work/sipedge" -data "$work/data" -sip 127.0.0.1:0 -api 127.0.0.1:0 \
+# The per-token rate limit would measure itself, not the API.
+SIPEDGE_API_RATE_LIMIT=0 SIPEDGE_ADMIN_TOKEN=$TOKEN taskset -c "$SRV_CPU" "$work/sipedge" -data "$work/data" -sip 127.0.0.1:0 -api 127.0.0.1:0 \
   -log-format json -log-level info >"$work/log" 2>&1 &
 pid=$!
 for _ in $(seq 100); do grep -q '"sipedge started"' "$work/log" 2>/dev/null && break; sleep 0.1; done

@@ -22,8 +22,9 @@ cleanup() {
 trap cleanup EXIT
 
 go build -o "$work/sipedge" ./cmd/sipedge
-# SIPp answers only MD5 challenges and takes the first one offered.
-SIPEDGE_REGISTRAR_ALGORITHMS=MD5,SHA-256 SIPEDGE_ADMIN_TOKEN=$TOKEN "$work/sipedge" -data "$work/data" -sip 127.0.0.1:0 -api 127.0.0.1:0 \
+# SIPp answers only MD5 challenges and takes the first one offered; provisioning
+# 1,000 devices in a few seconds is beyond the default per-token API rate limit.
+SIPEDGE_API_RATE_LIMIT=0 SIPEDGE_REGISTRAR_ALGORITHMS=MD5,SHA-256 SIPEDGE_ADMIN_TOKEN=$TOKEN "$work/sipedge" -data "$work/data" -sip 127.0.0.1:0 -api 127.0.0.1:0 \
   -log-format json -log-level info >"$work/log" 2>&1 &
 pid=$!
 # Wait for the start line, which names the bound ports (bounded: 10 s).

@@ -42,6 +42,11 @@ type Config struct {
 	// requests must bring back. Pass a persisted key so calls outlive a
 	// restart; nil means a random one per process.
 	RouteSecret []byte `yaml:"-"`
+	// Flood is the per-source-IP read limit (flood.go).
+	Flood FloodConfig `yaml:"flood"`
+	// SilentScanners drops, without answer, requests whose User-Agent names
+	// a known scanner (scanner.go).
+	SilentScanners bool `yaml:"silent_scanners"`
 }
 
 // Default returns the defaults a newcomer gets.
@@ -53,6 +58,7 @@ func Default() Config {
 		MaxInflight:   10000,
 		RetryAfter:    5,
 		RingTimeout:   60 * time.Second,
+		Flood:         DefaultFlood(),
 	}
 }
 
@@ -94,6 +100,9 @@ func (c Config) Validate() error {
 		return err
 	}
 	if err := c.WS.validate(c.TLS); err != nil {
+		return err
+	}
+	if err := c.Flood.Validate(); err != nil {
 		return err
 	}
 	return validatePools(c.Gateways)

@@ -19,7 +19,6 @@ func sanity(next Handler) Handler {
 		if se := checkRequest(req); se != nil {
 			return se
 		}
-		streamRport(req)
 		return next.ServeSIP(ctx, tx, req)
 	})
 }
@@ -161,25 +160,4 @@ func validToken(s string) bool {
 		}
 	}
 	return s != ""
-}
-
-// streamRport fills rport on the top Via of a request that came over a
-// stream. RFC 3261 §18.2.2 sends the response on the connection the request
-// came on, but sipgo picks the connection by the Via's received/rport, so
-// without rport (RFC 2543 phones, RFC 4475's messages) it looks for
-// <source ip>:5060, finds nothing and the answer is lost. It belongs with nat; it sits here because a
-// request must leave sanity answerable.
-func streamRport(req *sip.Request) {
-	if req.Transport() == "UDP" || req.Transport() == "" {
-		return
-	}
-	via := req.Via()
-	if via == nil {
-		return
-	}
-	if _, ok := via.Params.Get("rport"); ok {
-		return
-	}
-	// Empty: nat fills it with the source port and adds received.
-	via.Params.Add("rport", "")
 }

@@ -107,6 +107,10 @@ func New(cfg Config, reg *registrar.Service, prom prometheus.Registerer, log *sl
 
 	s.routes.Store(s.defaultRoutes())
 	s.filters.Store(&[]ReadFilter{})
+	if err := s.installGuards(prom); err != nil {
+		_ = ua.Close()
+		return nil, err
+	}
 	s.handler = buildChain(HandlerFunc(s.route), s.chain())
 	// No per-method sipgo handlers: every request, known method or not,
 	// lands in the one chain through the no-route hook.

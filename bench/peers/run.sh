@@ -87,7 +87,7 @@ sed -e '0,/<send retrans="500">/s//<send retrans="500" start_rtd="1">/' \
 # --- sipedge ------------------------------------------------------------------------
 # SIPp answers only MD5 and takes the first challenge, so MD5 goes first;
 # sipbench answers the first one offered too, so both servers hash alike.
-SIPEDGE_REGISTRAR_ALGORITHMS=MD5,SHA-256 SIPEDGE_ADMIN_TOKEN=$TOKEN taskset -c "$SRV_CPU" \
+SIPEDGE_API_RATE_LIMIT=0 SIPEDGE_REGISTRAR_ALGORITHMS=MD5,SHA-256 SIPEDGE_ADMIN_TOKEN=$TOKEN taskset -c "$SRV_CPU" \
   "$work/sipedge" -data "$work/data" -sip 127.0.0.1:0 -api 127.0.0.1:0 -log-format json -log-level info \
   >"$work/sipedge.log" 2>&1 &
 se_pid=$!

@@ -206,6 +206,12 @@ func setValue(v reflect.Value, s string) error {
 			return err
 		}
 		v.SetInt(n)
+	case v.Kind() == reflect.Float32 || v.Kind() == reflect.Float64:
+		f, err := strconv.ParseFloat(s, 64)
+		if err != nil {
+			return err
+		}
+		v.SetFloat(f)
 	case v.Kind() == reflect.Slice && v.Type().Elem().Kind() == reflect.String:
 		var parts []string
 		for _, p := range strings.Split(s, ",") {

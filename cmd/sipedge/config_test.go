@@ -64,6 +64,7 @@ func TestConfigErrorsNameTheKey(t *testing.T) {
 		{name: "unknown nested key", file: "sip:\n  lisen: :5060\n", want: "lisen"},
 		{name: "unknown env var", env: []string{"SIPEDGE_SIP_LISEN=:5060"}, want: "SIPEDGE_SIP_LISEN"},
 		{name: "bad duration in env", env: []string{"SIPEDGE_SHUTDOWN_GRACE=soon"}, want: "SIPEDGE_SHUTDOWN_GRACE"},
+		{name: "bad float in env", env: []string{"SIPEDGE_API_RATE_LIMIT=fast"}, want: "SIPEDGE_API_RATE_LIMIT"},
 		{name: "bad log level", file: "log:\n  level: loud\n", want: "log.level"},
 		{name: "bad value", file: "location:\n  expire_interval: -1s\n", want: "location.expire_interval"},
 	}
@@ -82,6 +83,24 @@ func TestConfigErrorsNameTheKey(t *testing.T) {
 				t.Fatalf("error %v does not name %q", err, tc.want)
 			}
 		})
+	}
+}
+
+func TestEnvSetsEveryKind(t *testing.T) {
+	o, err := parseFlags(nil, &bytes.Buffer{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := loadConfig(o, []string{
+		"SIPEDGE_API_RATE_LIMIT=12.5", "SIPEDGE_REGISTRAR_ALGORITHMS=MD5, SHA-256",
+		"SIPEDGE_SIP_MAX_INFLIGHT=42", "SIPEDGE_NOTIFY_DETAIL=true", "SIPEDGE_SHUTDOWN_LAMEDUCK=1s",
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.API.RateLimit != 12.5 || strings.Join(cfg.Registrar.Algorithms, ",") != "MD5,SHA-256" ||
+		cfg.SIP.MaxInflight != 42 || !cfg.Notify.Detail || cfg.Shutdown.Lameduck != time.Second {
+		t.Fatalf("env not applied: %+v %+v %+v %+v %+v", cfg.API, cfg.Registrar.Algorithms, cfg.SIP.MaxInflight, cfg.Notify, cfg.Shutdown)
 	}
 }
 
