@@ -71,6 +71,7 @@ func (f *forwarder) invite(ctx context.Context, tx sip.ServerTransaction, req *s
 	if err != nil {
 		return err
 	}
+	defer p.release()
 	return f.fork(ctx, tx, req, p)
 }
 
@@ -145,7 +146,7 @@ func (r *forkRun) startBranch(t target) bool {
 	}
 	b := &branch{t: t}
 	r.branches = append(r.branches, b)
-	if t.gw == nil && t.transport != "UDP" && !f.flowOpen(t) {
+	if t.gw == nil && !t.dial && t.transport != "UDP" && !f.flowOpen(t) {
 		// The phone's connection is gone and its port is no listener:
 		// dialing it would only wait for a refusal (see SendToBinding).
 		f.s.m.branches[outcomeError].Inc()
@@ -154,6 +155,9 @@ func (r *forkRun) startBranch(t target) bool {
 	}
 	fwd := r.req.Clone()
 	fwd.Recipient = *t.uri.Clone()
+	if t.br != nil {
+		applyBranch(fwd, t.br)
+	}
 	popOwnRoutes(f, fwd)
 	if err := decMaxForwards(fwd); err != nil {
 		b.finish(483, "Too Many Hops")
@@ -176,7 +180,11 @@ func (r *forkRun) startBranch(t target) bool {
 	}
 	b.tx = tx
 	r.live++
-	go watch(b, r.p.ring, r.events)
+	ring := r.p.ring
+	if t.ring > 0 {
+		ring = t.ring
+	}
+	go watch(b, ring, r.events)
 	return true
 }
 
@@ -270,6 +278,10 @@ func (r *forkRun) handle(ev event) {
 		up := r.req
 		b.tx.OnRetransmission(func(res *sip.Response) {
 			if res.IsSuccess() {
+				if r.p.rp != nil {
+					res = res.Clone()
+					restoreParties(res, up)
+				}
 				r.f.relayStateless(up, res)
 			}
 		})
@@ -312,12 +324,29 @@ func (r *forkRun) finalOf(b *branch) {
 		r.respond(b)
 		return
 	}
-	if r.p.serial && (code == 408 || code >= 500) {
+	if (r.p.serial || len(b.t.alts) > 0) && (code == 408 || code >= 500) {
 		r.f.s.m.failovers.Inc()
 		if b.t.gw != nil {
 			r.f.s.log.Info("gateway failover", "call_id", callID(r.req), "pool", b.t.gw.pool.cfg.Name, "target", b.t.gw.name, "code", code)
 		}
-		r.startNext()
+		if r.p.serial {
+			r.startNext()
+		} else {
+			r.startAlt(b.t.alts)
+		}
+	}
+}
+
+// startAlt starts the first of a leg's failover targets that can be
+// started (a gateway leg forked in parallel with device legs).
+func (r *forkRun) startAlt(alts []target) {
+	for len(alts) > 0 {
+		t := alts[0]
+		t.alts, alts = alts[1:], alts[1:]
+		if r.startBranch(t) {
+			return
+		}
+		r.f.s.m.failovers.Inc()
 	}
 }
 
@@ -330,6 +359,9 @@ func (r *forkRun) cancelAll() {
 		}
 	}
 	r.next = len(r.p.targets) // and starts no more
+	for _, b := range r.branches {
+		b.t.alts = nil
+	}
 }
 
 // sendCancel sends the CANCEL once a provisional came (until then the
@@ -345,6 +377,9 @@ func (r *forkRun) sendCancel(b *branch) {
 // relay sends a downstream response upstream through the server transaction.
 func (r *forkRun) relay(res *sip.Response) {
 	up := r.f.upstreamCopy(res)
+	if r.p.rp != nil {
+		restoreParties(up, r.req)
+	}
 	if err := r.tx.Respond(up); err != nil {
 		r.f.s.log.Debug("response not relayed", "call_id", callID(r.req), "code", res.StatusCode, "err", err)
 	}

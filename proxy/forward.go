@@ -47,6 +47,9 @@ type forwarder struct {
 	// udpReady: sipgo's reader has the UDP listener in its pool.
 	udpReady atomic.Bool
 	routeKey []byte // see routetoken.go
+	// rt is the device routing of EnableRouting (profiles.go); nil: plan
+	// routes by username and bindings only.
+	rt atomic.Pointer[router]
 }
 
 // EnableForwarding turns the server into a proxy: INVITE and the other
@@ -79,7 +82,7 @@ func (s *Server) EnableForwarding(dir registrar.Directory, loc *location.Table) 
 	f := &forwarder{s: s, dir: dir, loc: loc, client: client, gw: newGateways(s.cfg.Gateways, s.m), routeKey: key}
 	f.dialogs, _ = simplelru.NewLRU(maxDialogs, func(string, time.Time) { s.m.callsActive.Dec() })
 
-	s.Handle(sip.INVITE, HandlerFunc(f.invite))
+	s.Handle(sip.INVITE, inviteRoute{f})
 	s.Handle(sip.ACK, HandlerFunc(f.ack))
 	for _, m := range []sip.RequestMethod{sip.BYE, sip.UPDATE, sip.INFO, sip.REFER, sip.PRACK, sip.MESSAGE, sip.NOTIFY, sip.SUBSCRIBE} {
 		s.Handle(m, HandlerFunc(f.request))

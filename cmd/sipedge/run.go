@@ -144,6 +144,9 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 	if err := sipSrv.EnableForwarding(store, loc); err != nil {
 		return err
 	}
+	if err := sipSrv.EnableRouting(store); err != nil {
+		return err
+	}
 	notifier := registrar.NewNotifier(registrarSvc, sipSrv, cfg.Notify, reg, log.With("pkg", "registrar"))
 	defer notifier.Close()
 	registrarSvc.SetOverwriteHook(notifier.Overwritten)
