@@ -74,8 +74,23 @@ func junkDatagram(b []byte) (dropReason, bool) {
 		return dropKeepalive, true
 	case len(b) < minDatagram:
 		return dropShort, true
-	case !(b[0] >= 'A' && b[0] <= 'Z' || b[0] >= 'a' && b[0] <= 'z'):
+	case !isTokenChar(b[0]):
+		// A request starts with its method, a token (RFC 3261 §25.1: RFC 4475
+		// intmeth starts with "!"); a response starts with "SIP/".
 		return dropNotSIP, true
 	}
 	return 0, false
+}
+
+// isTokenChar reports whether c may appear in an RFC 3261 token.
+func isTokenChar(c byte) bool {
+	switch {
+	case c >= 'A' && c <= 'Z', c >= 'a' && c <= 'z', c >= '0' && c <= '9':
+		return true
+	}
+	switch c {
+	case '-', '.', '!', '%', '*', '_', '+', '`', '\'', '~':
+		return true
+	}
+	return false
 }

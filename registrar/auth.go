@@ -73,6 +73,11 @@ func (s *Service) authenticate(req *sip.Request, src Source, proxy bool) (*devic
 	}
 	c, err := parseCredentials(h.Value())
 	if err != nil {
+		if !isDigest(h.Value()) {
+			// Another scheme (Basic, NTLM, ...): answer with our challenge,
+			// as RFC 4475 §3.3.7 expects, so the client can retry with Digest.
+			return nil, s.challenge(req, src, realm, false, proxy), resChallenged
+		}
 		return nil, s.respond(req, src, 400, "Bad Request - Malformed Credentials"), resBadRequest
 	}
 	// Kamailio's rule: the auth user is the identity user ($au == $tU).
@@ -211,4 +216,10 @@ func validRealm(h string) bool {
 		}
 	}
 	return true
+}
+
+// isDigest reports whether an Authorization value uses the Digest scheme.
+func isDigest(v string) bool {
+	v = trimLWS(v)
+	return len(v) >= 6 && strings.EqualFold(v[:6], "digest")
 }

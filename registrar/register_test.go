@@ -661,7 +661,7 @@ func TestMalformed(t *testing.T) {
 		auth string
 		want int
 	}{
-		{"not digest", "Basic YWxpY2U6eA==", 400},
+		{"not digest: challenged", "Basic YWxpY2U6eA==", 401},
 		{"missing response", `Digest username="alice", realm="acme.example.com", nonce="x", uri="sip:acme.example.com"`, 400},
 		{"other username", `Digest username="carol", realm="acme.example.com", nonce="x", uri="sip:acme.example.com", response="00"`, 403},
 		{"forged nonce", `Digest username="alice", realm="acme.example.com", nonce="AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", uri="sip:acme.example.com", response="00"`, 401},
