@@ -10,6 +10,8 @@ import (
 	"strings"
 
 	"github.com/emiago/sipgo/sip"
+
+	"github.com/sipedge/sipedge/routing"
 )
 
 // In-dialog routing. A dialog we set up has us in its route set (our
@@ -60,6 +62,7 @@ func (f *forwarder) request(ctx context.Context, tx sip.ServerTransaction, req *
 // inDialog forwards a request of an established dialog.
 func (f *forwarder) inDialog(ctx context.Context, tx sip.ServerTransaction, req *sip.Request) error {
 	fwd := req.Clone()
+	stripInternal(fwd)
 	popped := popOwnRoutes(f, fwd)
 	if len(popped) == 0 {
 		// Not part of a dialog through us: we are no user agent.
@@ -304,4 +307,22 @@ func (f *forwarder) aliasContact(m contactHolder, src, tr string) {
 	host := s.Addr().String()
 	nc.Address.UriParams.Add("alias", host+"~"+strconv.Itoa(int(s.Port()))+"~"+aliasProto(strings.ToUpper(tr)))
 	m.ReplaceHeader(nc)
+}
+
+// stripInternal removes the X-Sipedge-* headers, which only sipedge may put
+// on the wire: a device cannot pass them on in a re-INVITE, BYE or REFER
+// any more than in the INVITE that opened the call.
+func stripInternal(req *sip.Request) {
+	for {
+		name := ""
+		for _, h := range req.Headers() {
+			if routing.IsInternal(h.Name()) {
+				name = h.Name()
+				break
+			}
+		}
+		if name == "" || !req.RemoveHeader(name) {
+			return
+		}
+	}
 }

@@ -175,3 +175,22 @@ func FuzzApplyBranch(f *testing.F) {
 		}
 	})
 }
+
+// In-dialog requests lose X-Sipedge-* headers too, in any letter case, and
+// keep everything else.
+func TestStripInternalInDialog(t *testing.T) {
+	req := sip.NewRequest(sip.BYE, sip.Uri{Scheme: "sip", User: "bob", Host: "acme.example.com"})
+	req.AppendHeader(sip.NewHeader("X-Sipedge-Forwarded-By", "spoofed"))
+	req.AppendHeader(sip.NewHeader("x-sipedge-require-keypress", "true"))
+	req.AppendHeader(sip.NewHeader("X-Sipedge-Forwarded-By", "twice"))
+	req.AppendHeader(sip.NewHeader("X-Other", "kept"))
+	stripInternal(req)
+	for _, h := range req.Headers() {
+		if strings.HasPrefix(strings.ToLower(h.Name()), "x-sipedge-") {
+			t.Errorf("%s: %s survived", h.Name(), h.Value())
+		}
+	}
+	if h := req.GetHeader("X-Other"); h == nil || h.Value() != "kept" {
+		t.Errorf("X-Other lost: %v", h)
+	}
+}

@@ -32,6 +32,7 @@ type Config struct {
 	Registrar  registrar.Config `yaml:"registrar"`
 	// Notify tunes check-sync and the notify action (registrar.NotifyConfig).
 	Notify   registrar.NotifyConfig `yaml:"notify"`
+	Routing  RoutingConfig          `yaml:"routing"`
 	Location LocationConfig         `yaml:"location"`
 	Shutdown ShutdownConfig         `yaml:"shutdown"`
 }
@@ -49,6 +50,15 @@ type LocationConfig struct {
 	// SnapshotInterval bounds what a kill -9 can lose: bindings younger
 	// than this may be missing after a hard crash.
 	SnapshotInterval time.Duration `yaml:"snapshot_interval"`
+}
+
+// RoutingConfig tunes how calls follow the device documents.
+type RoutingConfig struct {
+	// FilterCodecs limits the SDP offer sent to a device to its
+	// media.audio.codecs (telephone-event always kept). Off by default:
+	// phones negotiate well on their own, and an edge that edits SDP can
+	// break what it does not understand.
+	FilterCodecs bool `yaml:"filter_codecs"`
 }
 
 // ShutdownConfig bounds the drain on SIGTERM.

@@ -144,7 +144,7 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 	if err := sipSrv.EnableForwarding(store, loc); err != nil {
 		return err
 	}
-	if err := sipSrv.EnableRouting(store); err != nil {
+	if err := sipSrv.EnableRouting(store, proxy.RoutingOptions{FilterCodecs: cfg.Routing.FilterCodecs}); err != nil {
 		return err
 	}
 	notifier := registrar.NewNotifier(registrarSvc, sipSrv, cfg.Notify, reg, log.With("pkg", "registrar"))
