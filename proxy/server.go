@@ -52,6 +52,7 @@ type Server struct {
 	local   localAddrs
 	serving atomic.Bool
 
+	fast    *fastPath   // UDP REGISTER without a transaction (fastpath.go); nil when off
 	flow    flowState   // SendToBinding's client (flow.go)
 	streams streamState // TLS, WS and WSS listeners (transport_stream.go)
 }
@@ -88,7 +89,7 @@ func New(cfg Config, reg *registrar.Service, prom prometheus.Registerer, log *sl
 		sipgo.WithUserAgent(name),
 		sipgo.WithUserAgentTransportLayerOptions(
 			sip.WithTransportLayerLogger(libLog),
-			sip.WithTransportLayerReadFilter(s.readFilter),
+			sip.WithTransportLayerReadFilter(s.fastReadFilter),
 		),
 		sipgo.WithUserAgentTransactionLayerOptions(
 			sip.WithTransactionLayerLogger(libLog),
@@ -112,6 +113,7 @@ func New(cfg Config, reg *registrar.Service, prom prometheus.Registerer, log *sl
 		return nil, err
 	}
 	s.handler = buildChain(HandlerFunc(s.route), s.chain())
+	s.initFastPath()
 	// No per-method sipgo handlers: every request, known method or not,
 	// lands in the one chain through the no-route hook.
 	srv.OnNoRoute(s.adapt(s.handler))
@@ -132,6 +134,7 @@ func (s *Server) Listen() error {
 		return err
 	}
 	s.setReadBuffer(pc)
+	s.fastListen(pc)
 	s.udp, s.tcp = pc, ln
 	s.udpAddr = addrPortOf(pc.LocalAddr())
 	s.tcpAddr = addrPortOf(ln.Addr())
