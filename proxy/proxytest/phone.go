@@ -71,39 +71,20 @@ func NewPhone(t testing.TB, srv *Server, transport, realm, user, password string
 	opts := []sipgo.ClientOption{sipgo.WithClientHostname("127.0.0.1")}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
-	switch transport {
-	case "UDP":
-		pc, err := net.ListenPacket("udp4", "127.0.0.1:0")
+	// The handlers are in place before the UDP reader starts: an INVITE may
+	// arrive as soon as it does.
+	var pc net.PacketConn
+	if transport == "UDP" {
+		pc, err = net.ListenPacket("udp4", "127.0.0.1:0")
 		if err != nil {
 			t.Fatalf("proxytest: phone: %v", err)
 		}
 		port = pc.LocalAddr().(*net.UDPAddr).Port
 		opts = append(opts, sipgo.WithClientConnectionAddr(pc.LocalAddr().String()))
-		go func() {
-			defer close(done)
-			_ = server.ServeUDP(pc)
-		}()
-		go func() {
-			<-ctx.Done()
-			_ = pc.Close()
-		}()
-		// Requests must leave from this socket, which sipgo only knows once
-		// its reader has put it into the pool.
-		deadline := time.Now().Add(5 * time.Second)
-		for {
-			if c, _ := ua.TransportLayer().GetConnection("udp", pc.LocalAddr().String()); c != nil {
-				break
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("proxytest: phone: UDP listener never served")
-			}
-			runtime.Gosched()
-		}
-	default:
+	} else {
 		// A TCP or TLS phone gets its calls over its own connection; the Contact
 		// port is where it would listen, which nobody dials.
 		port = 5999
-		close(done)
 	}
 	p.client, err = sipgo.NewClient(ua, opts...)
 	if err != nil {
@@ -151,6 +132,30 @@ func NewPhone(t testing.TB, srv *Server, transport, realm, user, password string
 		default:
 		}
 	})
+	if pc != nil {
+		go func() {
+			defer close(done)
+			_ = server.ServeUDP(pc)
+		}()
+		go func() {
+			<-ctx.Done()
+			_ = pc.Close()
+		}()
+		// Requests must leave from this socket, which sipgo only knows once
+		// its reader has put it into the pool.
+		deadline := time.Now().Add(5 * time.Second)
+		for {
+			if c, _ := ua.TransportLayer().GetConnection("udp", pc.LocalAddr().String()); c != nil {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("proxytest: phone: UDP listener never served")
+			}
+			runtime.Gosched()
+		}
+	} else {
+		close(done)
+	}
 	p.stop = func() {
 		close(p.closed)
 		cancel()
