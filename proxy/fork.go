@@ -273,8 +273,9 @@ func (r *forkRun) handle(ev event) {
 		r.f.s.m.branches[outcomeAnswered].Inc()
 		r.f.s.m.callsSetup.Inc()
 		r.kept = r.f.dialogUp(callID(r.req))
-		r.relay(ev.res)
-		r.answered()
+		// Catch the callee's 2xx retransmissions before the first 200 goes
+		// up: once the caller has it, a retransmission may come at once, and
+		// one arriving before the hook is set would be lost.
 		up := r.req
 		b.tx.OnRetransmission(func(res *sip.Response) {
 			if res.IsSuccess() {
@@ -285,6 +286,8 @@ func (r *forkRun) handle(ev event) {
 				r.f.relayStateless(up, res)
 			}
 		})
+		r.relay(ev.res)
+		r.answered()
 		for _, o := range r.branches {
 			if o != b && !o.done {
 				o.cancel = true
