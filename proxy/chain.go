@@ -5,10 +5,11 @@ package proxy
 // end. Auth and forwarding slot in before route when they arrive.
 func (s *Server) chain() []Middleware {
 	return []Middleware{
-		s.recoverer, // a panic anywhere below → 500 and a count
-		s.limit,     // max_inflight → 503 + Retry-After
-		sanity,      // malformed → 400 (505, 416, 483) naming the problem
-		nat,         // RFC 3581: received/rport on the top Via
+		s.recoverer,  // a panic anywhere below → 500 and a count
+		s.limit,      // max_inflight → 503 + Retry-After
+		sanity,       // malformed → 400 (505, 416, 483) naming the problem
+		s.limitStage, // over sip.limits → 513 or 413 naming the limit
+		nat,          // RFC 3581: received/rport on the top Via
 	}
 }
 

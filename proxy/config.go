@@ -51,6 +51,8 @@ type Config struct {
 	// SilentScanners drops, without answer, requests whose User-Agent names
 	// a known scanner (scanner.go).
 	SilentScanners bool `yaml:"silent_scanners"`
+	// Limits bounds message sizes and stream connections (limits.go).
+	Limits LimitsConfig `yaml:"limits"`
 }
 
 // Default returns the defaults a newcomer gets.

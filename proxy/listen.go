@@ -19,7 +19,8 @@ const portTries = 8
 // listenPair binds TCP and UDP on the same port. With port 0 the kernel picks
 // a free TCP port and UDP follows it; the UDP port can be taken even so, in
 // which case both are let go and tried again.
-func listenPair(host string, port uint16) (net.PacketConn, net.Listener, error) {
+// wrap puts sip.limits' connection limits under the TCP listener.
+func listenPair(host string, port uint16, wrap func(net.Listener) net.Listener) (net.PacketConn, net.Listener, error) {
 	udpNet, tcpNet := "udp", "tcp"
 	// An IPv4 literal binds IPv4 only (so LocalAddr reports 0.0.0.0, not
 	// [::], which later pins outgoing UDP to the right socket).
@@ -46,7 +47,7 @@ func listenPair(host string, port uint16) (net.PacketConn, net.Listener, error) 
 		addr := net.JoinHostPort(host, strconv.Itoa(p))
 		pc, err := lc.ListenPacket(ctx, udpNet, addr)
 		if err == nil {
-			return pc, &flowListener{Listener: ln, tr: location.TCP}, nil
+			return pc, &flowListener{Listener: wrap(ln), tr: location.TCP}, nil
 		}
 		_ = ln.Close()
 		lastErr = fmt.Errorf("proxy: listen udp %s: %w", addr, err)

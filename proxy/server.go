@@ -55,6 +55,7 @@ type Server struct {
 	fast    *fastPath   // UDP REGISTER without a transaction (fastpath.go); nil when off
 	flow    flowState   // SendToBinding's client (flow.go)
 	streams streamState // TLS, WS and WSS listeners (transport_stream.go)
+	lim     *limits     // sip.limits (limits.go)
 }
 
 // New builds a server; it does not listen yet. reg may be nil, in which case
@@ -112,6 +113,11 @@ func New(cfg Config, reg *registrar.Service, prom prometheus.Registerer, log *sl
 		_ = ua.Close()
 		return nil, err
 	}
+	// After the flood limiter, so oversized floods are counted and banned.
+	if err := s.installLimits(prom); err != nil {
+		_ = ua.Close()
+		return nil, err
+	}
 	s.handler = buildChain(HandlerFunc(s.route), s.chain())
 	s.initFastPath()
 	// No per-method sipgo handlers: every request, known method or not,
@@ -129,7 +135,7 @@ func (s *Server) Listen() error {
 	}
 	host, portStr, _ := net.SplitHostPort(s.cfg.Listen) // checked by Validate
 	port, _ := parsePort(portStr)
-	pc, ln, err := listenPair(host, port)
+	pc, ln, err := listenPair(host, port, s.lim.wrap)
 	if err != nil {
 		return err
 	}

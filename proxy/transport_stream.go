@@ -122,7 +122,7 @@ func (s *Server) ListenStreams() error {
 			}
 			return fmt.Errorf("proxy: listen %s %s: %w", w.tr, w.addr, err)
 		}
-		raw := &flowListener{Listener: ln, tr: w.tr}
+		raw := &flowListener{Listener: s.lim.wrap(ln), tr: w.tr}
 		var l net.Listener = raw
 		if w.tr != location.WS {
 			l = tls.NewListener(l, tlsCfg)

@@ -31,10 +31,12 @@ type Config struct {
 	API        adminapi.Config  `yaml:"api"`
 	Registrar  registrar.Config `yaml:"registrar"`
 	// Notify tunes check-sync and the notify action (registrar.NotifyConfig).
-	Notify   registrar.NotifyConfig `yaml:"notify"`
-	Routing  RoutingConfig          `yaml:"routing"`
-	Location LocationConfig         `yaml:"location"`
-	Shutdown ShutdownConfig         `yaml:"shutdown"`
+	Notify  registrar.NotifyConfig `yaml:"notify"`
+	Routing RoutingConfig          `yaml:"routing"`
+	// Keepalive pings NAT'd bindings and drops the ones that stop answering.
+	Keepalive proxy.KeepaliveConfig `yaml:"keepalive"`
+	Location  LocationConfig        `yaml:"location"`
+	Shutdown  ShutdownConfig        `yaml:"shutdown"`
 }
 
 // LogConfig selects the log level and format.
@@ -79,6 +81,7 @@ func DefaultConfig() Config {
 		API:       adminapi.Default(),
 		Registrar: registrar.Default(),
 		Notify:    registrar.DefaultNotify(),
+		Keepalive: proxy.DefaultKeepalive(),
 		Location:  LocationConfig{ExpireInterval: time.Second, SnapshotInterval: 30 * time.Second},
 		Shutdown:  ShutdownConfig{Grace: 10 * time.Second},
 	}
@@ -122,6 +125,9 @@ func (c *Config) Validate() error {
 		errs = append(errs, err)
 	}
 	if err := c.Notify.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	if err := c.Keepalive.Validate(); err != nil {
 		errs = append(errs, err)
 	}
 	return errors.Join(errs...)

@@ -97,6 +97,9 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 	// and kernels handle fragmented datagrams; gateways are moved to TCP
 	// near the MTU by the proxy itself (RFC 3261 §18.1.1).
 	sip.UDPMTUSize = 65000
+	// sip.limits.max_message bounds what sipgo's parser reads, on streams
+	// (where it closes the connection) and UDP alike.
+	sip.ParseMaxMessageLength = cfg.SIP.Limits.Effective().MaxMessage
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -175,6 +178,7 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 	g, gctx := errgroup.WithContext(srvCtx)
 	g.Go(func() error { return sipSrv.Serve(gctx) })
 	g.Go(func() error { return sipSrv.ServeStreams(gctx) })
+	g.Go(func() error { return sipSrv.RunKeepalives(gctx, loc, cfg.Keepalive, reg) })
 	g.Go(func() error { return api.Serve(gctx, ln) })
 	g.Go(func() error {
 		return loc.Run(gctx, cfg.Location.ExpireInterval, snapshot, cfg.Location.SnapshotInterval)
