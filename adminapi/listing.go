@@ -9,6 +9,8 @@ import (
 	"strings"
 
 	"github.com/valyala/fasthttp"
+
+	"github.com/sipedge/sipedge/devices"
 )
 
 // row is one candidate of a listing: the stored document the filters see,
@@ -53,10 +55,10 @@ func parseListQuery(ctx *fasthttp.RequestCtx, defaultPageSize int) listQuery {
 			q.filters = append(q.filters, func(r *row) bool { return valueMatches(r.doc, path, want) })
 		case k == "has_key":
 			path := splitDot(v)
-			q.filters = append(q.filters, func(r *row) bool { _, ok := lookup(r.doc, path); return ok })
+			q.filters = append(q.filters, func(r *row) bool { _, ok := devices.LookupPath(r.doc, path); return ok })
 		case k == "key_missing":
 			path := splitDot(v)
-			q.filters = append(q.filters, func(r *row) bool { _, ok := lookup(r.doc, path); return !ok })
+			q.filters = append(q.filters, func(r *row) bool { _, ok := devices.LookupPath(r.doc, path); return !ok })
 		case k == "has_value":
 			path := splitDot(v)
 			q.filters = append(q.filters, func(r *row) bool { return hasValue(r.doc, path) })
@@ -107,35 +109,12 @@ func filterValues(v string) []string {
 
 // valueMatches compares as strings; a missing key compares as "".
 func valueMatches(doc map[string]any, path []string, want []string) bool {
-	v, _ := lookup(doc, path)
+	v, _ := devices.LookupPath(doc, path)
 	return slices.Contains(want, asString(v))
 }
 
-func lookup(doc map[string]any, path []string) (any, bool) {
-	var cur any = doc
-	for _, seg := range path {
-		switch c := cur.(type) {
-		case map[string]any:
-			v, ok := c[seg]
-			if !ok {
-				return nil, false
-			}
-			cur = v
-		case []any:
-			i, err := strconv.Atoi(seg)
-			if err != nil || i < 0 || i >= len(c) {
-				return nil, false
-			}
-			cur = c[i]
-		default:
-			return nil, false
-		}
-	}
-	return cur, true
-}
-
 func hasValue(doc map[string]any, path []string) bool {
-	v, ok := lookup(doc, path)
+	v, ok := devices.LookupPath(doc, path)
 	if !ok {
 		return false
 	}

@@ -60,7 +60,7 @@ var printer = message.NewPrinter(language.English)
 // validated instance, used to report the offending value.
 func (f fieldErrors) collect(e *jsonschema.ValidationError, doc any) {
 	loc := e.InstanceLocation
-	value := func() any { v, _ := lookupPath(doc, loc); return v }
+	value := func() any { v, _ := LookupPath(doc, loc); return v }
 	switch k := e.ErrorKind.(type) {
 	case *kind.Schema, *kind.Group, *kind.AllOf, *kind.Reference:
 		for _, c := range e.Causes {
@@ -189,7 +189,7 @@ func (f fieldErrors) collectAlternatives(e *jsonschema.ValidationError, doc any)
 			}
 		}
 	}
-	v, _ := lookupPath(doc, loc)
+	v, _ := LookupPath(doc, loc)
 	f.add(loc, "type", map[string]any{
 		"message": "Value did not match type(s) " + strings.Join(types, ", "),
 		"value":   v,
@@ -242,8 +242,9 @@ func numDetails(format string, v any, want *big.Rat) map[string]any {
 	}
 }
 
-// lookupPath returns the value at an instance location.
-func lookupPath(doc any, path []string) (any, bool) {
+// LookupPath returns the value at path in a decoded JSON document: object
+// keys, and decimal indexes into arrays. The admin API's filters use it too.
+func LookupPath(doc any, path []string) (any, bool) {
 	cur := doc
 	for _, tok := range path {
 		switch c := cur.(type) {
