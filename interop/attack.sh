@@ -10,6 +10,7 @@
 # Prints "attack: N passed, M failed" and exits non-zero on any failure.
 set -uo pipefail
 cd "$(dirname "$0")/.."
+. interop/lib.sh
 
 TOKEN=attack-token
 REALM=attack.sipedge.test
@@ -43,15 +44,9 @@ SIPEDGE_API_RATE_LIMIT=0 SIPEDGE_REGISTRAR_ALGORITHMS=MD5,SHA-256 SIPEDGE_REGIST
   SIPEDGE_SIP_FLOOD_ALLOW=::1/128 SIPEDGE_ADMIN_TOKEN=$TOKEN \
   "$work/sipedge" -data "$work/data" -sip 127.0.0.1:0 -api 127.0.0.1:0 -log-format json >"$work/log" 2>&1 &
 pid=$!
-for _ in $(seq 100); do grep -q '"sipedge started"' "$work/log" 2>/dev/null && break; sleep 0.1; done
-grep -q '"sipedge started"' "$work/log" || { echo "attack: sipedge did not start"; cat "$work/log"; exit 1; }
-line=$(grep '"sipedge started"' "$work/log")
-api=$(sed -E 's/.*"api":"([^"]+)".*/\1/' <<<"$line")
-sipaddr=$(sed -E 's/.*"sip_udp":"([^"]+)".*/\1/' <<<"$line")
+wait_started "attack"
 port=${sipaddr##*:}
-echo "attack: sipedge on sip=$sipaddr api=$api"
 
-call() { curl -sS --max-time 10 -H "X-Auth-Token: $TOKEN" -H 'Content-Type: application/json' "$@"; }
 acct=$(call -X PUT -d "{\"data\":{\"name\":\"attack\",\"realm\":\"$REALM\"}}" "http://$api/v2/accounts")
 acct_id=$(sed -E 's/.*"id":"([0-9a-f]{32})".*/\1/' <<<"$acct")
 [ ${#acct_id} -eq 32 ] || { echo "attack: account not created: $acct"; exit 1; }

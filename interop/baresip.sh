@@ -5,6 +5,7 @@
 # call ends with BYE. Everything on loopback, bounded in time.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. interop/lib.sh
 
 TOKEN=interop-token
 REALM=baresip.sipedge.test
@@ -26,13 +27,8 @@ go build -o "$work/sipedge" ./cmd/sipedge
 SIPEDGE_REGISTRAR_ALGORITHMS=MD5 SIPEDGE_ADMIN_TOKEN=$TOKEN "$work/sipedge" -data "$work/data" -sip 127.0.0.1:0 -api 127.0.0.1:0 \
   -log-format json -log-level info >"$work/log" 2>&1 &
 pids+=($!)
-for _ in $(seq 100); do grep -q '"sipedge started"' "$work/log" 2>/dev/null && break; sleep 0.1; done
-line=$(grep '"sipedge started"' "$work/log") || { echo "baresip: sipedge did not start"; cat "$work/log"; exit 1; }
-api=$(sed -E 's/.*"api":"([^"]+)".*/\1/' <<<"$line")
-sipaddr=$(sed -E 's/.*"sip_udp":"([^"]+)".*/\1/' <<<"$line")
-echo "baresip: sipedge on sip=$sipaddr api=$api"
+wait_started "baresip"
 
-call() { curl -sS --max-time 10 -H "X-Auth-Token: $TOKEN" -H 'Content-Type: application/json' "$@"; }
 acct=$(call -X PUT -d "{\"data\":{\"name\":\"baresip\",\"realm\":\"$REALM\"}}" "http://$api/v2/accounts")
 acct_id=$(sed -E 's/.*"id":"([0-9a-f]{32})".*/\1/' <<<"$acct")
 for u in alice bob; do

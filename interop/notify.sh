@@ -5,6 +5,7 @@
 # say "answered" 200. Everything runs on loopback and stops by itself.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. interop/lib.sh
 
 TOKEN=interop-token
 REALM=notify.sipedge.test
@@ -29,14 +30,9 @@ go build -o "$work/sipedge" ./cmd/sipedge
 SIPEDGE_REGISTRAR_ALGORITHMS=MD5,SHA-256 SIPEDGE_ADMIN_TOKEN=$TOKEN "$work/sipedge" -data "$work/data" -sip 127.0.0.1:0 -api 127.0.0.1:0 \
   -log-format json -log-level info >"$work/log" 2>&1 &
 pid=$!
-for _ in $(seq 100); do grep -q '"sipedge started"' "$work/log" 2>/dev/null && break; sleep 0.1; done
-grep -q '"sipedge started"' "$work/log" || { echo "notify: sipedge did not start"; cat "$work/log"; exit 1; }
-line=$(grep '"sipedge started"' "$work/log")
-api=$(sed -E 's/.*"api":"([^"]+)".*/\1/' <<<"$line")
-sipaddr=$(sed -E 's/.*"sip_udp":"([^"]+)".*/\1/' <<<"$line")
-echo "notify: sipedge on sip=$sipaddr api=$api"
+CALL_TIMEOUT=15
+wait_started "notify"
 
-call() { curl -sS --max-time 15 -H "X-Auth-Token: $TOKEN" -H 'Content-Type: application/json' "$@"; }
 acct=$(call -X PUT -d "{\"data\":{\"name\":\"notify\",\"realm\":\"$REALM\"}}" "http://$api/v2/accounts")
 acct_id=$(sed -E 's/.*"id":"([0-9a-f]{32})".*/\1/' <<<"$acct")
 [ ${#acct_id} -eq 32 ] || { echo "notify: account not created: $acct"; exit 1; }

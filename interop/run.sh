@@ -4,6 +4,7 @@
 # count all of them. Everything runs on loopback and stops by itself.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. interop/lib.sh
 
 N=${INTEROP_USERS:-1000}
 RATE=${INTEROP_RATE:-200}
@@ -28,14 +29,8 @@ SIPEDGE_API_RATE_LIMIT=0 SIPEDGE_REGISTRAR_ALGORITHMS=MD5,SHA-256 SIPEDGE_ADMIN_
   -log-format json -log-level info >"$work/log" 2>&1 &
 pid=$!
 # Wait for the start line, which names the bound ports (bounded: 10 s).
-for _ in $(seq 100); do grep -q '"sipedge started"' "$work/log" 2>/dev/null && break; sleep 0.1; done
-grep -q '"sipedge started"' "$work/log" || { echo "interop: sipedge did not start"; cat "$work/log"; exit 1; }
-line=$(grep '"sipedge started"' "$work/log")
-api=$(sed -E 's/.*"api":"([^"]+)".*/\1/' <<<"$line")
-sipaddr=$(sed -E 's/.*"sip_udp":"([^"]+)".*/\1/' <<<"$line")
-echo "interop: sipedge on sip=$sipaddr api=$api"
+wait_started "interop"
 
-call() { curl -sS --max-time 10 -H "X-Auth-Token: $TOKEN" -H 'Content-Type: application/json' "$@"; }
 acct=$(call -X PUT -d "{\"data\":{\"name\":\"interop\",\"realm\":\"$REALM\"}}" "http://$api/v2/accounts")
 acct_id=$(sed -E 's/.*"id":"([0-9a-f]{32})".*/\1/' <<<"$acct")
 [ ${#acct_id} -eq 32 ] || { echo "interop: account not created: $acct"; exit 1; }
