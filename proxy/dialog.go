@@ -30,33 +30,21 @@ import (
 // request handles the methods forwarded without forking (BYE, UPDATE,
 // INFO, REFER, PRACK, MESSAGE, NOTIFY, SUBSCRIBE, OPTIONS to a user).
 func (f *forwarder) request(ctx context.Context, tx sip.ServerTransaction, req *sip.Request) error {
-	if f.looped(req) {
-		return Status(482, "Loop Detected")
-	}
-	if hasToTag(req) {
-		return f.inDialog(ctx, tx, req)
-	}
-	c, err := f.identify(tx, req)
-	if err != nil || c == nil {
-		return err
-	}
-	p, err := f.plan(req, c)
-	if err != nil {
-		return err
-	}
-	// No forking outside INVITE: the first (best) target only.
-	t := p.targets[0]
-	fwd := req.Clone()
-	fwd.Recipient = *t.uri.Clone()
-	popOwnRoutes(f, fwd)
-	if err := decMaxForwards(fwd); err != nil {
-		return err
-	}
-	if req.Method == sip.SUBSCRIBE || req.Method == sip.REFER {
-		f.recordRoute(fwd, req.Transport(), t.transport)
-	}
-	f.aliasContact(fwd, req.Source(), req.Transport())
-	return f.forwardOne(ctx, tx, req, fwd, t.dest, t.transport)
+	return f.serveInitial(ctx, tx, req, func(p plan) error {
+		// No forking outside INVITE: the first (best) target only.
+		t := p.targets[0]
+		fwd := req.Clone()
+		fwd.Recipient = *t.uri.Clone()
+		popOwnRoutes(f, fwd)
+		if err := decMaxForwards(fwd); err != nil {
+			return err
+		}
+		if req.Method == sip.SUBSCRIBE || req.Method == sip.REFER {
+			f.recordRoute(fwd, req.Transport(), t.transport)
+		}
+		f.aliasContact(fwd, req.Source(), req.Transport())
+		return f.forwardOne(ctx, tx, req, fwd, t.dest, t.transport)
+	})
 }
 
 // inDialog forwards a request of an established dialog.

@@ -57,6 +57,13 @@ type forkRun struct {
 // invite handles every INVITE: loop check, in-dialog routing, or an
 // initial INVITE authenticated, planned and forked.
 func (f *forwarder) invite(ctx context.Context, tx sip.ServerTransaction, req *sip.Request) error {
+	return f.serveInitial(ctx, tx, req, func(p plan) error { return f.fork(ctx, tx, req, p) })
+}
+
+// serveInitial is what INVITE and the other forwarded methods share: the
+// loop check, in-dialog requests by their Route, then authentication and
+// the plan of an initial request, which run carries out.
+func (f *forwarder) serveInitial(ctx context.Context, tx sip.ServerTransaction, req *sip.Request, run func(plan) error) error {
 	if f.looped(req) {
 		return Status(482, "Loop Detected")
 	}
@@ -72,7 +79,7 @@ func (f *forwarder) invite(ctx context.Context, tx sip.ServerTransaction, req *s
 		return err
 	}
 	defer p.release()
-	return f.fork(ctx, tx, req, p)
+	return run(p)
 }
 
 // fork runs the plan and blocks until every branch has ended, answering
