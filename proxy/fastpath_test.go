@@ -123,21 +123,7 @@ func contactLine(port int, params string) string {
 // registrar's config.
 func fastEnv(t *testing.T, mutate func(*registrar.Config), opts ...proxytest.Option) (*proxytest.Server, *registrar.Service, *location.Table, *devices.Account) {
 	t.Helper()
-	store, err := devices.Open(devices.Options{Path: t.TempDir() + "/sipedge.db"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { store.Close() })
-	acct, err := store.CreateAccount(map[string]any{"name": "Acme", "realm": realm})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := store.CreateDevice(acct.ID, map[string]any{
-		"name": "alice phone", "enabled": true,
-		"sip": map[string]any{"username": "alice", "password": password},
-	}); err != nil {
-		t.Fatal(err)
-	}
+	store, acct := aliceStore(t)
 	cfg := registrar.Default()
 	if mutate != nil {
 		mutate(&cfg)

@@ -18,9 +18,8 @@ const (
 	password = "alice-secret"
 )
 
-// newRegistrar is the real registrar on a real device store and location
-// table, with one account and one device (alice).
-func newRegistrar(t *testing.T) (*registrar.Service, *devices.Account) {
+// aliceStore is a real device store with one account and one device (alice).
+func aliceStore(t *testing.T) (*devices.Store, *devices.Account) {
 	t.Helper()
 	store, err := devices.Open(devices.Options{Path: t.TempDir() + "/sipedge.db"})
 	if err != nil {
@@ -37,6 +36,13 @@ func newRegistrar(t *testing.T) (*registrar.Service, *devices.Account) {
 	}); err != nil {
 		t.Fatal(err)
 	}
+	return store, acct
+}
+
+// newRegistrar is the real registrar on aliceStore and a location table.
+func newRegistrar(t *testing.T) (*registrar.Service, *devices.Account) {
+	t.Helper()
+	store, acct := aliceStore(t)
 	reg, err := registrar.New(registrar.Default(), store, location.New(location.Options{}), nil, nil)
 	if err != nil {
 		t.Fatal(err)
