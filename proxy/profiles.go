@@ -24,16 +24,20 @@ type profileSource interface {
 var _ profileSource = (*devices.Store)(nil)
 
 // profileCache holds every device compiled for routing and the number index
-// over them. A device change only marks the cache dirty (the store calls
-// subscribers under its write lock); the next call rebuilds the index,
+// over them. A device change only bumps the cache's generation (the store
+// calls subscribers under its write lock); the next call rebuilds the index,
 // compiling only the device snapshots it has not seen, so each document is
 // compiled once per change and calls in between pay nothing.
 type profileCache struct {
-	src   profileSource
-	log   *slog.Logger
-	dirty atomic.Bool
-	mu    sync.Mutex // serialises rebuilds
-	snap  atomic.Pointer[profileSnap]
+	src profileSource
+	log *slog.Logger
+	// gen counts device changes; a snapshot records the gen it was built
+	// from, and a call that sees a newer gen waits for the rebuild rather
+	// than routing on the old index (a device created just before its
+	// first call would otherwise get a 404 while another call rebuilds).
+	gen  atomic.Uint64
+	mu   sync.Mutex // serialises rebuilds
+	snap atomic.Pointer[profileSnap]
 
 	// Account documents change without a device change (call_restriction,
 	// dial_plan, caller_id), so their profiles are keyed by the snapshot
@@ -43,6 +47,7 @@ type profileCache struct {
 }
 
 type profileSnap struct {
+	gen      uint64
 	index    *routing.NumberIndex
 	compiled map[*devices.Device]*routing.Profile
 }
@@ -55,26 +60,28 @@ type acctProfile struct {
 func newProfileCache(src profileSource, log *slog.Logger) *profileCache {
 	c := &profileCache{src: src, log: log, accts: map[string]acctProfile{}}
 	c.snap.Store(&profileSnap{index: routing.NewNumberIndex()})
-	c.dirty.Store(true)
-	src.Subscribe(func(devices.Change) { c.dirty.Store(true) })
+	c.gen.Store(1)
+	src.Subscribe(func(devices.Change) { c.gen.Add(1) })
 	return c
 }
 
 // current returns the index, rebuilding it first when a device changed.
 func (c *profileCache) current() *profileSnap {
-	if c.dirty.Load() {
-		c.mu.Lock()
-		// Swap before reading the store: a change during the rebuild marks
-		// the cache dirty again and the next call sees it.
-		if c.dirty.Swap(false) {
-			c.rebuild()
-		}
-		c.mu.Unlock()
+	snap := c.snap.Load()
+	if snap.gen >= c.gen.Load() {
+		return snap
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	// Read the generation before the store: a change during the rebuild
+	// leaves the snapshot older than gen, and the next call rebuilds again.
+	if g := c.gen.Load(); c.snap.Load().gen < g {
+		c.rebuild(g)
 	}
 	return c.snap.Load()
 }
 
-func (c *profileCache) rebuild() {
+func (c *profileCache) rebuild(gen uint64) {
 	old := c.snap.Load()
 	compiled := make(map[*devices.Device]*routing.Profile, len(old.compiled))
 	list := make([]*routing.Profile, 0, len(old.compiled))
@@ -99,7 +106,7 @@ func (c *profileCache) rebuild() {
 	for _, w := range x.Conflicts() {
 		c.log.Warn("device not reachable by this field", "field", w.Field, "err", w.Message)
 	}
-	c.snap.Store(&profileSnap{index: x, compiled: compiled})
+	c.snap.Store(&profileSnap{gen: gen, index: x, compiled: compiled})
 
 	// Forget deleted accounts.
 	live := make(map[string]bool, len(accounts))
