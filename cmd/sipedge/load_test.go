@@ -405,12 +405,14 @@ func TestLoadFloodDoesNotStopPhones(t *testing.T) {
 	go func() {
 		sent := 0
 		defer func() { floodDone <- sent }()
-		for sent < 200000 {
+		for sent < 5000000 {
 			if sent == 5000 {
 				close(flooding)
 			}
 			select {
 			case <-stop:
+				return
+			case <-ctx.Done():
 				return
 			default:
 			}
@@ -429,7 +431,8 @@ func TestLoadFloodDoesNotStopPhones(t *testing.T) {
 	}
 	var wg sync.WaitGroup
 	var ok atomic.Int32
-	errs := make(chan error, honest)
+	errs := make(chan error, 2*honest)
+	phones := make([]*udpPhone, honest)
 	for i, u := range users {
 		wg.Add(1)
 		go func() {
@@ -439,21 +442,62 @@ func TestLoadFloodDoesNotStopPhones(t *testing.T) {
 				errs <- err
 				return
 			}
-			defer ph.close()
 			code, err := ph.register(ctx)
 			if err != nil || code != 200 {
+				ph.close()
 				errs <- fmt.Errorf("%s: %d %v", u, code, err)
 				return
 			}
+			phones[i] = ph
 			ok.Add(1)
 		}()
 	}
 	wg.Wait()
+	defer func() {
+		for _, ph := range phones {
+			if ph != nil {
+				ph.close()
+			}
+		}
+	}()
+
+	// Still under the flood, every even phone calls the next one: INVITE
+	// with digest, 200, ACK, BYE through the proxy.
+	answering, stopAnswering := context.WithCancel(ctx)
+	var answerers sync.WaitGroup
+	seen := make([]callee, honest)
+	var calls atomic.Int32
+	for i := 0; i+1 < honest; i += 2 {
+		caller, callee := phones[i], phones[i+1]
+		if caller == nil || callee == nil {
+			continue // its registration failure is already reported
+		}
+		answerers.Add(1)
+		go func() { defer answerers.Done(); callee.answer(answering, &seen[i+1]) }()
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := caller.call(ctx, callee.user); err != nil {
+				errs <- fmt.Errorf("call %s → %s: %w", caller.user, callee.user, err)
+				return
+			}
+			calls.Add(1)
+		}()
+	}
+	wg.Wait()
+	stopAnswering()
+	answerers.Wait()
 	close(stop)
 	sent := <-floodDone
 	close(errs)
 	for err := range errs {
 		t.Error(err)
+	}
+	for i := 1; i < honest; i += 2 {
+		if s := &seen[i]; s.invites.Load() < 1 || s.acks.Load() < 1 || s.byes.Load() < 1 {
+			t.Errorf("%s saw %d INVITEs, %d ACKs, %d BYEs; want each at least once",
+				users[i], s.invites.Load(), s.acks.Load(), s.byes.Load())
+		}
 	}
 	m, err := metricsOf(p, "sipedge_proxy_flood_dropped_total", "sipedge_proxy_flood_bans_active")
 	if err != nil {
@@ -465,7 +509,8 @@ func TestLoadFloodDoesNotStopPhones(t *testing.T) {
 	if m["sipedge_proxy_flood_bans_active"] < 1 {
 		t.Errorf("flooder not banned: %v", m)
 	}
-	t.Logf("%d/%d phones registered during a flood of %d datagrams; %v", ok.Load(), honest, sent, m)
+	t.Logf("%d/%d phones registered and %d/%d calls completed during a flood of %d datagrams; %v",
+		ok.Load(), honest, calls.Load(), honest/2, sent, m)
 }
 
 // (c) a password-guessing source is banned after the limit while the same
