@@ -3,7 +3,7 @@ GO      ?= go
 PKGS    ?= ./...
 FUZZTIME ?= 10s
 
-.PHONY: run build test race lint fuzz interop bench cover tidy-check
+.PHONY: run build test race lint fuzz interop bench soak cover tidy-check
 
 run:
 	$(GO) run ./cmd/sipedge
@@ -45,6 +45,11 @@ interop:
 
 bench:
 	./bench/peers/run.sh
+
+# soak: mixed REGISTER and call traffic at 80% of measured capacity for 10
+# minutes (SOAK_SECONDS), sampling heap, goroutines and RSS.
+soak:
+	./bench/soak.sh
 
 cover:
 	$(GO) test -coverprofile=cover.out $(PKGS) && $(GO) tool cover -func=cover.out | tail -1
