@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
+	"path/filepath"
 	"runtime"
 	"strconv"
 	"testing"
@@ -194,6 +195,38 @@ func TestMemoryPerBinding(t *testing.T) {
 	}
 	t.Logf("%d bindings: %.0f bytes of heap per binding (%.1f MiB in all)",
 		n, float64(after-before)/float64(n), float64(after-before)/(1<<20))
+
+	// Restart cost: the snapshot written on shutdown, read back at start.
+	// SIPEDGE_MEMTEST_SNAPSHOT keeps the file (as <data>/location.snap it
+	// times a whole-server restart).
+	path := os.Getenv("SIPEDGE_MEMTEST_SNAPSHOT")
+	if path == "" {
+		path = filepath.Join(t.TempDir(), "location.snap")
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	if err := tb.WriteSnapshot(f); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+	wrote := time.Since(start)
+	fi, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	restored := New(Options{Now: func() time.Time { return now }})
+	start = time.Now()
+	loaded, err := restored.LoadFile(path)
+	read := time.Since(start)
+	if err != nil || loaded != n {
+		t.Fatalf("LoadFile = %d, %v; want %d", loaded, err, n)
+	}
+	t.Logf("snapshot of %d bindings: %.1f MiB, written in %v, restored in %v", n, float64(fi.Size())/(1<<20), wrote, read)
 	runtime.KeepAlive(tb)
 	runtime.KeepAlive(inputs)
 }
