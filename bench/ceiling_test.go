@@ -13,7 +13,8 @@ import (
 // can do, 256 sessions in flight) and reports the sessions per second it
 // completed. Generator and responder share the machine here, so this is a
 // lower bound; BENCHMARKS.md has the pinned figure. A first-time
-// registration is two transactions, so it moves four datagrams.
+// registration is two transactions, so it moves four datagrams; a call
+// (unchallenged, no hold) is INVITE, 200, ACK, BYE, 200: five.
 func BenchmarkCeiling(b *testing.B) {
 	for _, tc := range []struct {
 		name string
@@ -23,6 +24,10 @@ func BenchmarkCeiling(b *testing.B) {
 		{name: "register", scen: func() bench.Scenario {
 			u, _ := bench.UserRange("user%06d", "secret%06d", 1, 10000)
 			return &bench.Register{Realm: "bench.example.com", Users: u}
+		}},
+		{name: "call", scen: func() bench.Scenario {
+			u, _ := bench.UserRange("user%06d", "secret%06d", 1, 10000)
+			return &bench.Call{Realm: "bench.example.com", Users: u}
 		}},
 	} {
 		b.Run(tc.name, func(b *testing.B) {

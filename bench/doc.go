@@ -19,8 +19,15 @@
 //
 // Scenarios see only sessions and parsed responses. A scenario that needs a
 // pause (a call's hold time) returns Next with After set; one that needs a
-// request outside any transaction (an ACK) puts it in Action.Oneway. That is
-// what the call and RTP scenarios will use once the proxy forwards calls.
+// request outside any transaction (an ACK) puts it in Action.Oneway.
+//
+// Call (the call and rtp scenarios) is both ends of its calls: callees
+// register from the worker sockets, and a worker's reader hands the
+// requests the proxy sends there to a UAS that answers them under the
+// worker's lock, its retransmissions on the worker's timer heap. RTP, when
+// asked for, runs on one more socket per worker with one sender (a 20 ms
+// wheel) and one reader goroutine, so neither side costs a goroutine per
+// call.
 //
 // Targets are loopback only unless Config.AllowRemote is set.
 package bench

@@ -21,12 +21,25 @@ type Response struct {
 	// in order, up to four of them.
 	Challenges  [4][]byte
 	NChallenges int
+	// RecordRoute holds the Record-Route values in order (each may list
+	// several routes), Contact the first Contact value, Body what follows
+	// the headers: what a UAC needs to build the ACK and BYE of a dialog.
+	RecordRoute  [maxRouteLines][]byte
+	NRecordRoute int
+	Contact      []byte
+	Body         []byte
 }
+
+// maxRouteLines bounds the Via and Record-Route lines kept; a message with
+// more is refused rather than answered with a truncated set.
+const maxRouteLines = 8
 
 var (
 	errNotResponse = errors.New("bench: not a SIP/2.0 response")
 	errTruncated   = errors.New("bench: truncated headers")
 	errMissing     = errors.New("bench: Via, Call-ID or CSeq missing")
+	errTooMany     = errors.New("bench: too many Via or Record-Route lines")
+	errNotRequest  = errors.New("bench: not a SIP/2.0 request")
 )
 
 // ParseResponse parses b into r without allocating. Only the headers the
@@ -62,6 +75,7 @@ func ParseResponse(b []byte, r *Response) error {
 			line = line[:n-1]
 		}
 		if len(line) == 0 {
+			r.Body = b
 			break
 		}
 		colon := bytes.IndexByte(line, ':')
@@ -71,6 +85,16 @@ func ParseResponse(b []byte, r *Response) error {
 		name := bytes.TrimRight(line[:colon], " \t")
 		value := bytes.TrimSpace(line[colon+1:])
 		switch {
+		case isHeader(name, "record-route", ""):
+			if r.NRecordRoute == len(r.RecordRoute) {
+				return errTooMany
+			}
+			r.RecordRoute[r.NRecordRoute] = value
+			r.NRecordRoute++
+		case isHeader(name, "contact", "m"):
+			if r.Contact == nil {
+				r.Contact = value
+			}
 		case isHeader(name, "via", "v"):
 			if !sawVia {
 				sawVia = true

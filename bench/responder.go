@@ -11,7 +11,9 @@ import (
 )
 
 // Responder is a trivial UDP SIP server: it challenges a REGISTER without
-// credentials and answers everything else 200, checking nothing. It
+// credentials, answers an ACK with nothing and everything else 200 (an
+// INVITE's with its Request-URI as Contact, so a call's ACK and BYE have
+// a target), checking nothing. It
 // exists to measure the generator's own ceiling: whatever rate the
 // generator holds against it, the generator is not the limit below that.
 type Responder struct {
@@ -85,6 +87,9 @@ func respond(req, out []byte) []byte {
 	method, rest, _ := bytes.Cut(reqLine, []byte(" "))
 	uri, _, _ := bytes.Cut(rest, []byte(" "))
 	hdrs := req[eol+1:]
+	if bytes.Equal(method, []byte("ACK")) {
+		return out
+	}
 	challenge := bytes.Equal(method, []byte("REGISTER")) && !hasHeader(hdrs, "authorization")
 	if challenge {
 		out = append(out, "SIP/2.0 401 Unauthorized\r\n"...)
@@ -118,6 +123,11 @@ func respond(req, out []byte) []byte {
 			}
 			out = append(out, "\r\n"...)
 		}
+	}
+	if bytes.Equal(method, []byte("INVITE")) {
+		out = append(out, "Contact: <"...)
+		out = append(out, uri...)
+		out = append(out, ">\r\n"...)
 	}
 	if challenge {
 		realm := bytes.TrimPrefix(uri, []byte("sip:"))

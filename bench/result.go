@@ -33,10 +33,50 @@ type Result struct {
 	Retransmissions int64 `json:"retransmissions"`
 	// Stray counts responses that matched no live transaction (late
 	// answers to a retransmission, duplicates); Garbage what did not parse.
-	Stray   int64   `json:"stray"`
-	Garbage int64   `json:"garbage"`
-	Latency Latency `json:"latency"`
-	Server  *Server `json:"server,omitempty"`
+	Stray   int64 `json:"stray"`
+	Garbage int64 `json:"garbage"`
+	// Latency is the session's latency; for calls, the setup (first
+	// INVITE to 200), with the whole call's duration in CallDuration.
+	Latency      Latency    `json:"latency"`
+	CallDuration *Latency   `json:"call_duration,omitempty"`
+	Calls        *CallStats `json:"calls,omitempty"`
+	RTP          *RTPStats  `json:"rtp,omitempty"`
+	Server       *Server    `json:"server,omitempty"`
+}
+
+// CallStats shows both sides of the calls: the UAS counts say the callees
+// were reached, the UAC ones how the dialogs went.
+type CallStats struct {
+	// Challenged counts INVITEs answered with a digest challenge.
+	Challenged int64 `json:"challenged"`
+	// Reacked counts 2xx retransmissions ACKed again.
+	Reacked int64 `json:"reacked"`
+	// The UAS side: INVITEs answered (200), retransmitted INVITEs, ACKs
+	// and BYEs received, CANCELs answered, 200s retransmitted for want of
+	// an ACK, calls given up without one, other requests.
+	UASInvites       int64 `json:"uas_invites"`
+	UASInviteRetrans int64 `json:"uas_invite_retransmissions"`
+	UASAcks          int64 `json:"uas_acks"`
+	UASByes          int64 `json:"uas_byes"`
+	UASCancels       int64 `json:"uas_cancels,omitempty"`
+	UAS200Retrans    int64 `json:"uas_200_retransmissions"`
+	UASAckTimeouts   int64 `json:"uas_ack_timeouts"`
+	UASOther         int64 `json:"uas_other,omitempty"`
+}
+
+func (c *CallStats) add(w *worker) {
+	c.Challenged += w.challenged
+	c.Reacked += w.reacked
+	if u := w.uas; u != nil {
+		c.UASInvites += u.invites
+		c.UASInviteRetrans += u.inviteRetrans
+		c.UASAcks += u.acks
+		c.UASByes += u.byes
+		c.UASCancels += u.cancels
+		c.UAS200Retrans += u.retrans200
+		c.UASAckTimeouts += u.ackTimeouts
+		c.UASOther += u.other
+	}
 }
 
 // Server is the server's cost over the run, from /proc.
@@ -79,7 +119,23 @@ func WriteTable(w io.Writer, results ...*Result) error {
 			ms(r.Latency.P50), ms(r.Latency.P90), ms(r.Latency.P99), ms(r.Latency.P999), ms(r.Latency.Max),
 			cpu, pss, causes(r.Failures))
 	}
-	return tw.Flush()
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	for _, r := range results {
+		if c := r.Calls; c != nil {
+			fmt.Fprintf(w, "%s @%.0f/s: challenged %d, re-ACKed 2xx %d; UAS answered %d INVITEs (%d retransmitted), got %d ACKs, %d BYEs; retransmitted 200 %d, no ACK %d\n",
+				r.Scenario, r.Offered, c.Challenged, c.Reacked, c.UASInvites, c.UASInviteRetrans, c.UASAcks, c.UASByes, c.UAS200Retrans, c.UASAckTimeouts)
+		}
+		if d := r.CallDuration; d != nil {
+			fmt.Fprintf(w, "%s @%.0f/s: whole call ms p50 %s p90 %s p99 %s max %s\n", r.Scenario, r.Offered, ms(d.P50), ms(d.P90), ms(d.P99), ms(d.Max))
+		}
+		if m := r.RTP; m != nil {
+			fmt.Fprintf(w, "%s @%.0f/s: RTP %d streams, sent %d, received %d, lost %d, jitter mean %.2f ms max %.2f ms\n",
+				r.Scenario, r.Offered, m.Streams, m.Sent, m.Received, m.Lost, m.JitterMeanMs, m.JitterMaxMs)
+		}
+	}
+	return nil
 }
 
 func ms(us uint64) string { return fmt.Sprintf("%.2f", float64(us)/1000) }

@@ -34,6 +34,12 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	if err := cfg.Scenario.Prepare(cfg.Sockets); err != nil {
 		return nil, err
 	}
+	var uasCfg uasConfig
+	if cs, ok := cfg.Scenario.(calls); ok {
+		uasCfg = cs.uasConfig()
+		// A call started at the end of sending still has its hold to run.
+		cfg.Drain += uasCfg.hold
+	}
 	var id [4]byte
 	_, _ = rand.Read(id[:])
 	r := &runner{
@@ -47,6 +53,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		if err != nil {
 			for _, w := range workers[:i] {
 				_ = w.conn.Close()
+				w.closeMedia()
 			}
 			return nil, err
 		}
@@ -59,12 +66,14 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		if before, err = ReadProc(cfg.PIDs); err != nil {
 			for _, w := range workers {
 				_ = w.conn.Close()
+				w.closeMedia()
 			}
 			return nil, err
 		}
 	}
 
 	r.start = time.Now()
+	stopMedia := runMedia(workers)
 	var readers, pacers sync.WaitGroup
 	perWorker := cfg.Rate / float64(cfg.Sockets)
 	for i, w := range workers {
@@ -92,10 +101,15 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		_ = w.conn.Close()
 	}
 	readers.Wait()
+	stopMedia()
 
 	res := &Result{Scenario: r.scen.Name(), Target: r.target, Offered: cfg.Rate, Elapsed: elapsed, ElapsedS: elapsed.Seconds(), Failures: map[string]int64{}}
-	var h histogram
+	var h, whole histogram
 	var sendEnd int64
+	var cs *CallStats
+	if uasCfg.report {
+		cs = &CallStats{}
+	}
 	for _, w := range workers {
 		w.finishAll("unfinished")
 		res.Started += w.started.Load()
@@ -110,7 +124,19 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 			res.Failures[k] += v
 		}
 		h.merge(&w.hist)
+		whole.merge(&w.whole)
 		sendEnd = max(sendEnd, w.sendEnd)
+		if cs != nil {
+			cs.add(w)
+		}
+	}
+	if cs != nil {
+		res.Calls = cs
+		if whole.total > 0 {
+			d := whole.latency()
+			res.CallDuration = &d
+		}
+		res.RTP = mediaStats(workers)
 	}
 	// The achieved rate is over the sending window, as the offered rate is
 	// (the drain would dilute it); a generator that fell behind stretched

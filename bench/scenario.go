@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"net"
 	"strconv"
 	"time"
 )
@@ -36,6 +37,10 @@ type Action struct {
 	After time.Duration
 	// Oneway is sent once with no transaction and no answer expected (ACK).
 	Oneway []byte
+	// Setup records the session's latency now (a call's setup: first
+	// INVITE to 200); Done then records the whole session's duration
+	// separately instead.
+	Setup bool
 	// Done ends the session successfully; its latency is recorded.
 	Done bool
 	// Fail ends the session as failed with this cause (bounded set of names).
@@ -63,7 +68,32 @@ type Session struct {
 	interval    time.Duration
 	provisional bool
 	delayed     bool
+	invite      bool
+	setup       bool
 	last        []byte
+	// dlg is the call scenario's dialog state, kept with the session
+	// across pooling so its buffers are reused.
+	dlg *dialog
+}
+
+// lateHandler is a scenario that answers final responses to a live
+// session's earlier transactions: a 2xx to an INVITE retransmitted by a
+// UAS that has not seen the ACK yet must be ACKed again (RFC 3261
+// §13.2.2.4). It returns what to send, nothing if the response is stray.
+type lateHandler interface {
+	late(s *Session, r *Response, b []byte) []byte
+}
+
+// calls is a scenario that answers calls on the workers' sockets (the UAS
+// side) and may stream media; the worker builds its UAS and media engine
+// from it.
+type calls interface {
+	uasConfig() uasConfig
+	// localAddr is the address worker i binds, nil for any; bound tells
+	// what it got, so a later run binds the same ports the callees
+	// registered as their contacts.
+	localAddr(i int) *net.UDPAddr
+	bound(i int, a *net.UDPAddr)
 }
 
 // Local is the generator's address on this session's socket ("ip:port").

@@ -28,6 +28,13 @@ type sipedge struct {
 
 func newSipedge(t *testing.T, n int, algorithms ...string) *sipedge {
 	t.Helper()
+	return newSipedgeWith(t, n, false, algorithms...)
+}
+
+// newSipedgeWith builds the server; with forward, it is a proxy routing
+// calls to the devices' bindings.
+func newSipedgeWith(t *testing.T, n int, forward bool, algorithms ...string) *sipedge {
+	t.Helper()
 	store, err := devices.Open(devices.Options{Path: t.TempDir() + "/sipedge.db"})
 	if err != nil {
 		t.Fatal(err)
@@ -54,7 +61,11 @@ func newSipedge(t *testing.T, n int, algorithms ...string) *sipedge {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &sipedge{srv: proxytest.NewServer(t, reg), reg: reg, loc: loc, acct: acct.ID}
+	var opts []proxytest.Option
+	if forward {
+		opts = append(opts, proxytest.WithForwarding(store, loc))
+	}
+	return &sipedge{srv: proxytest.NewServer(t, reg, opts...), reg: reg, loc: loc, acct: acct.ID}
 }
 
 func users(t *testing.T, n int, passFmt string) []bench.User {

@@ -12,6 +12,8 @@ type timerKind uint8
 const (
 	timerRetransmit timerKind = iota
 	timerSend
+	// timerUAS is the UAS side's: id is a call's key, not a session's.
+	timerUAS
 )
 
 type timerEntry struct {

@@ -1,9 +1,11 @@
 package bench
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"net"
+	"net/netip"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -13,22 +15,33 @@ import (
 // their timers. Its pacer and reader goroutines share everything under mu;
 // nothing is shared between workers but counters read for progress.
 type worker struct {
-	r      *runner
-	id     int
-	conn   *net.UDPConn
-	local  string
-	prefix []byte
+	r       *runner
+	id      int
+	conn    *net.UDPConn
+	local   string
+	localAP netip.AddrPort
+	prefix  []byte
 
 	mu       sync.Mutex
 	sessions map[uint64]*Session
 	pool     []*Session
 	timers   timerHeap
 	hist     histogram
-	causes   map[string]int64
-	out      []byte
-	nextID   uint64
-	attempts int64
-	sendEnd  int64
+	// whole holds the durations of sessions that recorded a setup
+	// latency (calls), so latency stays the setup figure.
+	whole  histogram
+	causes map[string]int64
+	// uas answers the requests that reach this socket (calls); media
+	// streams RTP from its own socket. Both nil unless the scenario
+	// drives calls.
+	uas   *uas
+	media *media
+	// challenged and reacked count UAC events of calls, under mu.
+	challenged, reacked int64
+	out                 []byte
+	nextID              uint64
+	attempts            int64
+	sendEnd             int64
 	// capInflight is this worker's share of Config.MaxInflight.
 	capInflight int
 
@@ -38,7 +51,12 @@ type worker struct {
 
 func newWorker(r *runner, id int) (*worker, error) {
 	raddr := net.UDPAddrFromAddrPort(r.cfg.Target)
-	conn, err := net.DialUDP("udp", nil, raddr)
+	cs, isCalls := r.scen.(calls)
+	var laddr *net.UDPAddr
+	if isCalls {
+		laddr = cs.localAddr(id)
+	}
+	conn, err := net.DialUDP("udp", laddr, raddr)
 	if err != nil {
 		return nil, fmt.Errorf("bench: socket %d: %w", id, err)
 	}
@@ -46,7 +64,7 @@ func newWorker(r *runner, id int) (*worker, error) {
 	_ = conn.SetReadBuffer(r.cfg.SocketBuffer)
 	_ = conn.SetWriteBuffer(r.cfg.SocketBuffer)
 	w := &worker{
-		r: r, id: id, conn: conn, local: conn.LocalAddr().String(),
+		r: r, id: id, conn: conn, local: conn.LocalAddr().String(), localAP: conn.LocalAddr().(*net.UDPAddr).AddrPort(),
 		prefix:   []byte(fmt.Sprintf("z9hG4bKsb%s.%d.", r.runID, id)),
 		sessions: make(map[uint64]*Session, 1024),
 		causes:   map[string]int64{},
@@ -54,6 +72,18 @@ func newWorker(r *runner, id int) (*worker, error) {
 	}
 	if r.cfg.MaxInflight > 0 {
 		w.capInflight = max(1, r.cfg.MaxInflight/r.cfg.Sockets)
+	}
+	if isCalls {
+		local := conn.LocalAddr().(*net.UDPAddr)
+		cs.bound(id, local)
+		cfg := cs.uasConfig()
+		if cfg.media {
+			if w.media, err = newMedia(r, local.AddrPort().Addr()); err != nil {
+				_ = conn.Close()
+				return nil, fmt.Errorf("bench: socket %d: %w", id, err)
+			}
+		}
+		w.uas = newUAS(w, cfg)
 	}
 	return w, nil
 }
@@ -117,7 +147,7 @@ func (w *worker) newSession() *Session {
 }
 
 func (w *worker) release(s *Session) {
-	*s = Session{w: w, Buf: s.Buf[:0], branch: s.branch[:0], last: s.last[:0]}
+	*s = Session{w: w, Buf: s.Buf[:0], branch: s.branch[:0], last: s.last[:0], dlg: s.dlg}
 	w.pool = append(w.pool, s)
 }
 
@@ -150,6 +180,7 @@ func (w *worker) keep(b []byte) {
 func (w *worker) send(s *Session, req []byte, now int64) {
 	s.last = append(s.last[:0], req...)
 	s.txStart, s.interval, s.provisional, s.delayed = now, w.r.cfg.T1, false, false
+	s.invite = bytes.HasPrefix(req, []byte("INVITE "))
 	w.write(s.last)
 	w.timers.push(timerEntry{at: now + int64(s.interval), id: s.ID, gen: s.gen, kind: timerRetransmit})
 }
@@ -167,6 +198,10 @@ func (w *worker) expire(now int64) {
 		if !ok {
 			return
 		}
+		if e.kind == timerUAS {
+			w.uas.timer(e, now)
+			continue
+		}
 		s := w.sessions[e.id]
 		if s == nil || s.gen != e.gen {
 			continue
@@ -180,7 +215,24 @@ func (w *worker) expire(now int64) {
 		// Timers count from when they were due, not from when the tick
 		// noticed, so a busy generator does not stretch the schedule.
 		if e.at-s.txStart >= w.r.timeout {
-			w.fail(s, "timeout")
+			cause := "timeout"
+			if tc, ok := w.r.scen.(interface{ timeoutCause(*Session) string }); ok {
+				cause = tc.timeoutCause(s)
+			}
+			w.fail(s, cause)
+			continue
+		}
+		if s.invite {
+			// Timer A doubles without a cap, and a provisional stops the
+			// retransmissions (§17.1.1.2); the timer then only bounds the wait.
+			if s.provisional {
+				w.timers.push(timerEntry{at: s.txStart + w.r.timeout, id: s.ID, gen: s.gen, kind: timerRetransmit})
+				continue
+			}
+			w.write(s.last)
+			w.retrans.Add(1)
+			s.interval *= 2
+			w.timers.push(timerEntry{at: e.at + int64(s.interval), id: s.ID, gen: s.gen, kind: timerRetransmit})
 			continue
 		}
 		w.write(s.last)
@@ -198,6 +250,7 @@ func (w *worker) expire(now int64) {
 func (w *worker) read() {
 	buf := make([]byte, 65536)
 	var r Response
+	var q Request
 	for {
 		n, err := w.conn.Read(buf)
 		if err != nil {
@@ -207,6 +260,16 @@ func (w *worker) read() {
 			continue
 		}
 		now := w.r.now()
+		if w.uas != nil && !bytes.HasPrefix(buf[:n], []byte("SIP/2.0 ")) {
+			if ParseRequest(buf[:n], &q) != nil {
+				w.garbage.Add(1)
+				continue
+			}
+			w.mu.Lock()
+			w.uas.request(&q, now)
+			w.mu.Unlock()
+			continue
+		}
 		if ParseResponse(buf[:n], &r) != nil {
 			w.garbage.Add(1)
 			continue
@@ -225,6 +288,14 @@ func (w *worker) read() {
 // handle matches a response to its session; under mu.
 func (w *worker) handle(id uint64, gen uint32, r *Response, now int64) {
 	s := w.sessions[id]
+	if s != nil && gen < s.gen && r.Code >= 200 {
+		if l, ok := w.r.scen.(lateHandler); ok {
+			if b := l.late(s, r, w.out[:0]); len(b) > 0 {
+				w.write(b)
+				return
+			}
+		}
+	}
 	if s == nil || s.gen != gen || s.delayed {
 		w.stray.Add(1)
 		return
@@ -241,9 +312,17 @@ func (w *worker) handle(id uint64, gen uint32, r *Response, now int64) {
 	if len(act.Oneway) > 0 {
 		w.write(act.Oneway)
 	}
+	if act.Setup && !s.setup {
+		s.setup = true
+		w.hist.record(time.Duration(now - s.start))
+	}
 	switch {
 	case act.Fail != "":
 		w.fail(s, act.Fail)
+	case act.Done && s.setup:
+		w.whole.record(time.Duration(now - s.start))
+		w.ok.Add(1)
+		w.end(s, true)
 	case act.Done:
 		w.hist.record(time.Duration(now - s.start))
 		w.ok.Add(1)

@@ -3,6 +3,8 @@
 //	sipbench -target 127.0.0.1:5060 -scenario register -realm example.com \
 //	    -users user%06d -password secret%06d -n 2000 -rate 5000 -duration 10s
 //	sipbench ... -rate 2000 -step 2000 -step-to 40000        # highest clean rate
+//	sipbench -scenario call ... -n 2000 -rate 500 -hold 0s    # calls through a proxy
+//	sipbench -scenario rtp ... -n 200 -rate 20                # calls with RTP both ways
 //	sipbench -responder 127.0.0.1:5070                      # the trivial server
 package main
 
@@ -39,7 +41,7 @@ func main() {
 type options struct {
 	target, scenario, users, password, realm, alg, pids, responder string
 	rate, step, stepTo                                             float64
-	duration, stepEach, drain                                      time.Duration
+	duration, stepEach, drain, hold                                time.Duration
 	max, n, first, sockets, expires, readers, inflight             int
 	refresh, json, quiet, allowRemote                              bool
 }
@@ -49,7 +51,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs := flag.NewFlagSet("sipbench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.StringVar(&o.target, "target", "127.0.0.1:5060", "server UDP address `ip:port`")
-	fs.StringVar(&o.scenario, "scenario", "register", "register or options")
+	fs.StringVar(&o.scenario, "scenario", "register", "register, options, call or rtp")
 	fs.Float64Var(&o.rate, "rate", 1000, "new sessions per second (the first rate with -step)")
 	fs.DurationVar(&o.duration, "duration", 10*time.Second, "how long to send (per run)")
 	fs.IntVar(&o.max, "max", 0, "stop after this many sessions (0: only -duration bounds the run)")
@@ -66,6 +68,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.StringVar(&o.realm, "realm", "", "SIP domain the users register in")
 	fs.IntVar(&o.expires, "expires", 3600, "Expires of the REGISTERs")
 	fs.StringVar(&o.alg, "alg", "", "answer only this digest algorithm (MD5, SHA-256); default the first offered")
+	fs.DurationVar(&o.hold, "hold", -1, "call, rtp: time between ACK and BYE (default 0s for call, 5s for rtp)")
 	fs.BoolVar(&o.refresh, "refresh", false, "register every user once (not measured), then measure refreshes on the same Call-ID")
 	fs.StringVar(&o.pids, "pid", "", "server `pids` (comma-separated) for CPU and memory from /proc")
 	fs.BoolVar(&o.json, "json", false, "print the result as JSON instead of a table")
@@ -98,6 +101,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		if err := warmUp(ctx, cfg, reg, stderr); err != nil {
 			return err
 		}
+	}
+	if call, ok := scen.(*bench.Call); ok {
+		res, err := call.WarmUp(ctx, cfg)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stderr, "warm-up: %d of %d callees registered (%d failed %v)\n", call.Registered(), len(call.Users)/2, res.Failed, res.Failures)
 	}
 	if o.step > 0 {
 		sr, err := bench.StepUp(ctx, cfg, bench.Step{From: o.rate, By: o.step, To: o.stepTo, Each: o.stepEach})
@@ -155,8 +165,28 @@ func (o *options) config(stderr io.Writer) (bench.Config, bench.Scenario, error)
 			return cfg, nil, errors.New("-realm: required for register")
 		}
 		cfg.Scenario = &bench.Register{Realm: o.realm, Users: users, Expires: o.expires, Alg: o.alg, Refresh: o.refresh}
+	case "call", "rtp":
+		users, err := o.loadUsers()
+		if err != nil {
+			return cfg, nil, err
+		}
+		if o.realm == "" {
+			return cfg, nil, fmt.Errorf("-realm: required for %s", o.scenario)
+		}
+		if len(users) < 2*cfg.Sockets {
+			return cfg, nil, fmt.Errorf("-n: %d users for %d sockets: want at least %d (half callees, half callers)", len(users), cfg.Sockets, 2*cfg.Sockets)
+		}
+		rtp := o.scenario == "rtp"
+		hold := o.hold
+		if hold < 0 {
+			hold = 0
+			if rtp {
+				hold = 5 * time.Second
+			}
+		}
+		cfg.Scenario = &bench.Call{Realm: o.realm, Users: users, Alg: o.alg, Expires: o.expires, Hold: hold, RTP: rtp}
 	default:
-		return cfg, nil, fmt.Errorf("-scenario %q: want register or options (call and rtp come with call forwarding)", o.scenario)
+		return cfg, nil, fmt.Errorf("-scenario %q: want register, options, call or rtp", o.scenario)
 	}
 	cfg.Defaults()
 	if err := cfg.Validate(); err != nil {
@@ -168,7 +198,7 @@ func (o *options) config(stderr io.Writer) (bench.Config, bench.Scenario, error)
 func (o *options) loadUsers() ([]bench.User, error) {
 	switch {
 	case o.users == "":
-		return nil, errors.New("-users: a users file or a range format is required for register")
+		return nil, fmt.Errorf("-users: a users file or a range format is required for %s", o.scenario)
 	case strings.Contains(o.users, "%"):
 		if o.password == "" || o.n <= 0 {
 			return nil, errors.New("-users as a range needs -password and -n")

@@ -18,7 +18,10 @@ func TestFlagsRefused(t *testing.T) {
 		want string
 	}{
 		{name: "remote target", args: []string{"-target", "192.0.2.7:5060", "-scenario", "options"}, want: "not a loopback"},
-		{name: "unknown scenario", args: []string{"-scenario", "call"}, want: "want register or options"},
+		{name: "unknown scenario", args: []string{"-scenario", "subscribe"}, want: "want register, options, call or rtp"},
+		{name: "call without users", args: []string{"-scenario", "call", "-realm", "x"}, want: "-users"},
+		{name: "call without realm", args: []string{"-scenario", "rtp", "-users", "u%d", "-password", "p%d", "-n", "8"}, want: "-realm"},
+		{name: "call with too few users", args: []string{"-scenario", "call", "-realm", "x", "-users", "u%d", "-password", "p%d", "-n", "6"}, want: "-n"},
 		{name: "register without users", args: []string{"-realm", "x"}, want: "-users"},
 		{name: "range without -n", args: []string{"-realm", "x", "-users", "u%d", "-password", "p%d"}, want: "-n"},
 		{name: "register without realm", args: []string{"-users", "u%d", "-password", "p%d", "-n", "4"}, want: "-realm"},
@@ -67,6 +70,48 @@ func TestRunAgainstResponder(t *testing.T) {
 		t.Fatalf("result %+v", res)
 	}
 	if !strings.Contains(errOut.String(), "warm-up: 20 of 20 users registered") {
+		t.Errorf("stderr lacks the warm-up line:\n%s", errOut.String())
+	}
+}
+
+// -scenario call end to end against the responder: the callees register
+// first (not measured), then every call completes; the JSON keeps the
+// field names scripts read.
+func TestCallAgainstResponder(t *testing.T) {
+	r, err := bench.NewResponder("127.0.0.1:0", 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	srvCtx, stop := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- r.Serve(srvCtx) }()
+	defer func() { stop(); <-done }()
+
+	var out, errOut bytes.Buffer
+	err = run(ctx, []string{"-scenario", "call", "-target", r.Addr().String(), "-realm", "bench.test", "-users", "user%06d", "-password", "secret%06d",
+		"-n", "20", "-rate", "200", "-max", "40", "-duration", "5s", "-json", "-quiet", "-sockets", "2"}, &out, &errOut)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, errOut.String())
+	}
+	var res map[string]any
+	if err := json.Unmarshal(out.Bytes(), &res); err != nil {
+		t.Fatalf("stdout is not a JSON result: %v\n%s", err, out.String())
+	}
+	if res["scenario"] != "call" || res["succeeded"] != 40.0 || res["failed"] != 0.0 {
+		t.Fatalf("result %s", out.String())
+	}
+	for _, path := range [][]string{{"achieved_per_s"}, {"retransmissions"}, {"latency", "p50_us"}, {"latency", "p999_us"}, {"call_duration", "p99_us"}, {"calls", "uas_invites"}} {
+		var v any = res
+		for _, k := range path {
+			v = v.(map[string]any)[k]
+		}
+		if _, ok := v.(float64); !ok {
+			t.Errorf("JSON lacks %v:\n%s", path, out.String())
+		}
+	}
+	if !strings.Contains(errOut.String(), "warm-up: 10 of 10 callees registered") {
 		t.Errorf("stderr lacks the warm-up line:\n%s", errOut.String())
 	}
 }
