@@ -65,25 +65,15 @@ func ParseResponse(b []byte, r *Response) error {
 	b = b[i+1:]
 	sawVia := false
 	for {
-		i := bytes.IndexByte(b, '\n')
-		if i < 0 {
-			return errTruncated
+		name, value, rest, err := nextHeader(b)
+		if err != nil {
+			return err
 		}
-		line := b[:i]
-		b = b[i+1:]
-		if n := len(line); n > 0 && line[n-1] == '\r' {
-			line = line[:n-1]
-		}
-		if len(line) == 0 {
+		b = rest
+		if name == nil {
 			r.Body = b
 			break
 		}
-		colon := bytes.IndexByte(line, ':')
-		if colon <= 0 {
-			continue
-		}
-		name := bytes.TrimRight(line[:colon], " \t")
-		value := bytes.TrimSpace(line[colon+1:])
 		switch {
 		case isHeader(name, "record-route", ""):
 			if r.NRecordRoute == len(r.RecordRoute) {
@@ -253,4 +243,30 @@ func ParseChallenge(v []byte) (c Challenge, ok bool) {
 		}
 	}
 	return c, algOK && len(c.Nonce) > 0
+}
+
+// nextHeader reads the next header field of b: its name and trimmed value
+// and what follows it. At the blank line that ends the header it returns a
+// nil name and the body as rest. Lines without a colon are skipped, as a
+// lenient reader of the server's answers should.
+func nextHeader(b []byte) (name, value, rest []byte, err error) {
+	for {
+		i := bytes.IndexByte(b, '\n')
+		if i < 0 {
+			return nil, nil, nil, errTruncated
+		}
+		line := b[:i]
+		b = b[i+1:]
+		if n := len(line); n > 0 && line[n-1] == '\r' {
+			line = line[:n-1]
+		}
+		if len(line) == 0 {
+			return nil, nil, b, nil
+		}
+		colon := bytes.IndexByte(line, ':')
+		if colon <= 0 {
+			continue
+		}
+		return bytes.TrimRight(line[:colon], " \t"), bytes.TrimSpace(line[colon+1:]), b, nil
+	}
 }

@@ -47,25 +47,15 @@ func ParseRequest(b []byte, q *Request) error {
 	q.URI = rest[:sp]
 	b = b[eol+1:]
 	for {
-		i := bytes.IndexByte(b, '\n')
-		if i < 0 {
-			return errTruncated
+		name, value, rest, err := nextHeader(b)
+		if err != nil {
+			return err
 		}
-		line := b[:i]
-		b = b[i+1:]
-		if n := len(line); n > 0 && line[n-1] == '\r' {
-			line = line[:n-1]
-		}
-		if len(line) == 0 {
+		b = rest
+		if name == nil {
 			q.Body = b
 			break
 		}
-		colon := bytes.IndexByte(line, ':')
-		if colon <= 0 {
-			continue
-		}
-		name := bytes.TrimRight(line[:colon], " \t")
-		value := bytes.TrimSpace(line[colon+1:])
 		switch {
 		case isHeader(name, "via", "v"):
 			if q.NVia == len(q.Via) {
