@@ -24,7 +24,6 @@ func (s *Server) adapt(h Handler) sipgo.RequestHandler {
 		mi := methodIndex(req.Method)
 		s.m.requests[mi][transportIndex(req.Transport())].Inc()
 		s.track.enter()
-		defer s.track.leave()
 
 		// 64·T1 is Timer B/F: nobody waits for an answer longer than that,
 		// except for INVITE, which may ring for the ring timeout (the fork
@@ -43,6 +42,28 @@ func (s *Server) adapt(h Handler) sipgo.RequestHandler {
 			s.answerError(w, req, err)
 		}
 		s.m.duration[mi].Observe(time.Since(start).Seconds())
+		s.track.leave()
+		if req.Method == sip.INVITE && w.rejected.Load() && s.ackWait > 0 {
+			s.takeAck(tx)
+		}
+	}
+}
+
+// takeAck waits a short while for the ACK of a non-2xx answer to an
+// INVITE (a 407 challenge, a busy callee). That ACK belongs to the
+// transaction, and sipgo hands it up on an unbuffered channel: with nobody
+// reading, it parks a goroutine per ACK until the transaction ends (Timer
+// I, 5 s), 5,000 of them at 1,000 challenged calls/s. Taken here, this
+// goroutine ends one round trip after the answer. The wait is bounded
+// (T1) so that a scanner that never ACKs does not keep goroutines either;
+// a later ACK falls back to sipgo's own goroutine.
+func (s *Server) takeAck(tx sip.ServerTransaction) {
+	t := time.NewTimer(s.ackWait)
+	defer t.Stop()
+	select {
+	case <-tx.Acks():
+	case <-tx.Done():
+	case <-t.C:
 	}
 }
 
@@ -76,6 +97,8 @@ type txWriter struct {
 	req      *sip.Request
 	method   int
 	answered atomic.Bool
+	// rejected: the final response sent was not a 2xx.
+	rejected atomic.Bool
 }
 
 // Respond implements sip.ServerTransaction.
@@ -90,7 +113,13 @@ func (w *txWriter) Respond(res *sip.Response) error {
 		res.AppendHeader(sip.NewHeader("Server", ua))
 	}
 	w.s.m.response(w.method, res.StatusCode)
-	return w.ServerTransaction.Respond(res)
+	if err := w.ServerTransaction.Respond(res); err != nil {
+		return err
+	}
+	if res.StatusCode >= 300 {
+		w.rejected.Store(true)
+	}
+	return nil
 }
 
 // unwrap returns sipgo's transaction under any wrapper, for the socket it

@@ -39,6 +39,9 @@ type Server struct {
 	inflight atomic.Int64 // requests admitted by Limit
 	admit    admission    // overload and drain refusals (limit.go)
 	track    tracker      // every handler run, for the drain
+	// ackWait bounds how long a handler waits for the ACK of its non-2xx
+	// answer to an INVITE (takeAck); 0 skips the wait.
+	ackWait time.Duration
 
 	// baseCtx is the parent of every request's ctx; Serve cancels it on stop.
 	baseCtx    context.Context
@@ -70,7 +73,7 @@ func New(cfg Config, reg *registrar.Service, prom prometheus.Registerer, log *sl
 	if prom == nil {
 		prom = prometheus.NewRegistry()
 	}
-	s := &Server{cfg: cfg, reg: reg, log: log}
+	s := &Server{cfg: cfg, reg: reg, log: log, ackWait: sip.T1}
 	s.baseCtx, s.cancelBase = context.WithCancel(context.Background())
 	m, err := newMetrics(prom, func() float64 { return float64(s.inflight.Load()) })
 	if err != nil {
