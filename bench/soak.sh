@@ -45,33 +45,22 @@ trap 'exit 130' INT TERM
 go build -o "$work/sipedge" ./cmd/sipedge
 go build -o "$work/sipbench" ./cmd/sipbench
 
-SIPEDGE_API_RATE_LIMIT=0 SIPEDGE_REGISTRAR_ALGORITHMS=MD5,SHA-256 SIPEDGE_ADMIN_TOKEN=$TOKEN taskset -c "$SRV_CPU" \
-  "$work/sipedge" -data "$work/data" -sip 127.0.0.1:0 -api 127.0.0.1:0 -log-format json -log-level info \
-  >"$work/sipedge.log" 2>&1 &
-pid=$!
-started+=("$pid")
-for _ in $(seq 100); do grep -q '"sipedge started"' "$work/sipedge.log" 2>/dev/null && break; sleep 0.1; done
-line=$(grep '"sipedge started"' "$work/sipedge.log") || { log "sipedge did not start"; cat "$work/sipedge.log"; exit 1; }
-api=$(sed -E 's/.*"api":"([^"]+)".*/\1/' <<<"$line")
-addr=$(sed -E 's/.*"sip_udp":"([^"]+)".*/\1/' <<<"$line")
-
-acct=$(curl -sS --max-time 10 -X PUT -H "X-Auth-Token: $TOKEN" -H 'Content-Type: application/json' \
-  -d "{\"data\":{\"name\":\"soak\",\"realm\":\"$REALM\"}}" "http://$api/v2/accounts")
-acct_id=$(jq -r .data.id <<<"$acct")
+# shellcheck source=bench/lib.sh
+. bench/lib.sh
+start_sipedge "$work/sipedge" "$work" "$SRV_CPU" "$TOKEN"
+pid=$se_pid addr=$se_addr
 for i in $(seq 1 "$N"); do
   printf '{"data":{"name":"user%06d","sip":{"username":"user%06d","password":"secret%06d"}}}\n' "$i" "$i" "$i"
-done | xargs -P 4 -d '\n' -I{} curl -sS -o /dev/null -w '%{http_code}\n' --max-time 10 -X PUT \
-  -H "X-Auth-Token: $TOKEN" -H 'Content-Type: application/json' -d '{}' \
-  "http://$api/v2/accounts/$acct_id/devices" >"$work/codes"
-bad=$(grep -vc '^201$' "$work/codes" || true)
-[ "$bad" -eq 0 ] || { log "$bad device creations failed"; exit 1; }
+done >"$work/devices.jsonl"
+provision_devices "$TOKEN" "$REALM" "$work/devices.jsonl" "$work"
 log "sipedge $addr (pid $pid), $N devices"
 
 sb() { taskset -c "$GEN_CPU" "$work/sipbench" -target "$addr" -realm "$REALM" -users 'user%06d' -password 'secret%06d' \
   -pid "$pid" -quiet -json "$@"; }
 
 calls=no
-if "$work/sipbench" -scenario call -h 2>&1 | grep -q -- '-hold'; then calls=yes; fi
+sb_help=$("$work/sipbench" -h 2>&1 || true) # -h exits 2
+if grep -q -- '-hold' <<<"$sb_help"; then calls=yes; fi
 
 reg_max=$(sb -first 1 -n "$HALF" -rate 2000 -step 2000 -step-to 60000 -step-duration 4s -drain 2s | jq .max_clean_per_s)
 log "REGISTER capacity: $reg_max/s"

@@ -139,27 +139,10 @@ sed -e '0,/<send retrans="500">/s//<send retrans="500" start_rtd="1">/' \
   -e 's|<recv response="200" />|<recv response="200" rtd="1" />|' interop/register.xml >"$work/register.xml"
 
 # --- sipedge ------------------------------------------------------------------------
-# SIPp answers only MD5 and takes the first challenge, so MD5 goes first;
-# sipbench answers the first one offered too, so both servers hash alike.
-SIPEDGE_API_RATE_LIMIT=0 SIPEDGE_REGISTRAR_ALGORITHMS=MD5,SHA-256 SIPEDGE_ADMIN_TOKEN=$TOKEN taskset -c "$SRV_CPU" \
-  "$work/sipedge" -data "$work/data" -sip 127.0.0.1:0 -api 127.0.0.1:0 -log-format json -log-level info \
-  >"$work/sipedge.log" 2>&1 &
-se_pid=$!
-started+=("$se_pid")
-for _ in $(seq 100); do grep -q '"sipedge started"' "$work/sipedge.log" 2>/dev/null && break; sleep 0.1; done
-line=$(grep '"sipedge started"' "$work/sipedge.log") || { log "sipedge did not start"; cat "$work/sipedge.log"; exit 1; }
-api=$(sed -E 's/.*"api":"([^"]+)".*/\1/' <<<"$line")
-se_addr=$(sed -E 's/.*"sip_udp":"([^"]+)".*/\1/' <<<"$line")
-
-acct=$(curl -sS --max-time 10 -X PUT -H "X-Auth-Token: $TOKEN" -H 'Content-Type: application/json' \
-  -d "{\"data\":{\"name\":\"bench\",\"realm\":\"$REALM\"}}" "http://$api/v2/accounts")
-acct_id=$(sed -E 's/.*"id":"([0-9a-f]{32})".*/\1/' <<<"$acct")
-[ ${#acct_id} -eq 32 ] || { log "account not created: $acct"; exit 1; }
-xargs -P 4 -d '\n' -I{} curl -sS -o /dev/null -w '%{http_code}\n' --max-time 10 -X PUT \
-  -H "X-Auth-Token: $TOKEN" -H 'Content-Type: application/json' -d '{}' \
-  "http://$api/v2/accounts/$acct_id/devices" <"$work/devices.jsonl" >"$work/codes"
-bad=$(grep -vc '^201$' "$work/codes" || true)
-[ "$bad" -eq 0 ] || { log "$bad device creations failed"; sort "$work/codes" | uniq -c; exit 1; }
+# shellcheck source=bench/lib.sh
+. "$root/bench/lib.sh"
+start_sipedge "$work/sipedge" "$work" "$SRV_CPU" "$TOKEN"
+provision_devices "$TOKEN" "$REALM" "$work/devices.jsonl" "$work"
 log "sipedge on $se_addr (pid $se_pid), $NU devices provisioned"
 se_count() {
   curl -sS --max-time 10 -H "X-Auth-Token: $TOKEN" "http://$api/v2/accounts/$acct_id/registrations/count" |
