@@ -1,3 +1,4 @@
+# shellcheck shell=bash disable=SC2034  # sets variables for the sourcing script
 # Shared by the benchmark scripts (bench/peers/run.sh, bench/soak.sh):
 # starting a sipedge built for the run and provisioning it through the
 # admin API. Source it after defining log() and the started=() array the
