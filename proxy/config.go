@@ -28,9 +28,14 @@ type Config struct {
 	MaxInflight int `yaml:"max_inflight"`
 	// RetryAfter is the Retry-After value, in seconds, of that 503.
 	RetryAfter int `yaml:"retry_after"`
-	// RingTimeout bounds how long a branch may ring (RFC 3261 Timer C's
-	// job) when the callee device has no media.progress_timeout.
+	// RingTimeout bounds how long a branch may ring in all, however many
+	// provisionals come, when the callee device has no
+	// media.progress_timeout.
 	RingTimeout time.Duration `yaml:"ring_timeout"`
+	// TimerC is RFC 3261 §16.6 step 11's Timer C: a branch whose last
+	// provisional response is older than this is CANCELled (or, with none,
+	// given up as 408). The RFC wants more than 3 minutes; 0 means 180 s.
+	TimerC time.Duration `yaml:"timer_c"`
 	// Gateways are the upstream pools; calls to numbers that are no device
 	// of the caller's account go to the pool marked default (or the first).
 	Gateways []GatewayPool `yaml:"gateways"`
@@ -64,6 +69,7 @@ func Default() Config {
 		MaxInflight:      10000,
 		RetryAfter:       5,
 		RingTimeout:      60 * time.Second,
+		TimerC:           defaultTimerC,
 		Flood:            DefaultFlood(),
 		RegisterFastPath: true,
 	}
@@ -102,6 +108,9 @@ func (c Config) Validate() error {
 	}
 	if c.RingTimeout < 0 {
 		return fmt.Errorf("sip.ring_timeout: %s must not be negative", c.RingTimeout)
+	}
+	if c.TimerC < 0 {
+		return fmt.Errorf("sip.timer_c: %s must not be negative", c.TimerC)
 	}
 	if err := c.TLS.validate(); err != nil {
 		return err

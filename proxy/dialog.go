@@ -8,6 +8,8 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
+	"sync"
+	"time"
 
 	"github.com/emiago/sipgo/sip"
 
@@ -87,21 +89,78 @@ func (f *forwarder) forwardOne(ctx context.Context, tx sip.ServerTransaction, re
 			ctx2tx.Terminate()
 		}
 	}()
+	// A re-INVITE may be CANCELled (RFC 3261 §9.1): sipgo answers the
+	// CANCEL and the 487 upstream itself; ours goes down the branch once
+	// a provisional has come, and the callee's 487 ends the loop.
+	// Timer C (RFC 3261 §16.6 step 11) bounds it as it does a fork's branch.
+	var cancelled chan struct{}
+	var timerC <-chan time.Time
+	var cT *time.Timer
+	ringing, cancelSent, timedOut := false, false, false
 	if req.Method == sip.INVITE {
+		cT = time.NewTimer(f.timerC())
+		defer cT.Stop()
+		timerC = cT.C
 		ctx2tx.OnRetransmission(func(res *sip.Response) {
 			if res.IsSuccess() {
 				f.relayStateless(req, res)
 			}
 		})
+		cancelled = make(chan struct{})
+		var once sync.Once
+		if !tx.OnCancel(func(*sip.Request) { once.Do(func() { close(cancelled) }) }) {
+			once.Do(func() { close(cancelled) }) // cancelled before we got here
+		}
 	}
 	for {
 		select {
+		case <-cancelled:
+			cancelled = nil
+			if ringing && !cancelSent {
+				cancelSent = true
+				f.cancelBranch(fwd)
+			}
+		case <-timerC:
+			if timedOut {
+				// The callee ignored our CANCEL: give up on it.
+				timerC = nil
+				ctx2tx.Terminate()
+				continue
+			}
+			timedOut = true
+			f.s.m.timerC.Inc()
+			f.s.log.Info("timer C expired", "call_id", callID(req), "dst", dest.String(), "ringing", ringing)
+			switch {
+			case !ringing:
+				timerC = nil
+				ctx2tx.Terminate() // its Done answers 408
+				continue
+			case !cancelSent:
+				cancelSent = true
+				f.cancelBranch(fwd)
+			}
+			cT.Reset(64 * sip.T1)
 		case res := <-ctx2tx.Responses():
+			if res.IsProvisional() {
+				ringing = true
+				if !timedOut && cT != nil {
+					cT.Reset(f.timerC())
+				}
+				if cancelled == nil && req.Method == sip.INVITE && !cancelSent {
+					cancelSent = true
+					f.cancelBranch(fwd)
+					continue
+				}
+			}
 			if res.IsProvisional() && res.StatusCode == 100 {
 				continue
 			}
 			if req.Method == sip.BYE && !res.IsProvisional() {
 				f.dialogDown(callID(req))
+			}
+			if timedOut && res.StatusCode == 487 && cancelled != nil {
+				// Our CANCEL at Timer C: no answer in time, for the sender.
+				return Status(408, "Request Timeout")
 			}
 			if err := tx.Respond(f.upstreamCopy(res)); err != nil {
 				f.s.log.Debug("response not relayed", "call_id", callID(req), "code", res.StatusCode, "err", err)

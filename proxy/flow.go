@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/emiago/sipgo"
@@ -34,6 +35,11 @@ type flowState struct {
 	once   sync.Once
 	client *sipgo.Client
 	err    error
+	// stray takes the responses no client transaction matched (set by
+	// EnableForwarding: only a proxy has anywhere to relay them).
+	stray atomic.Pointer[func(*sip.Response) bool]
+	// pongs are the CRLF keepalive pings waiting for their pong.
+	pongs pongWaiters
 }
 
 func (s *Server) flowClient() (*sipgo.Client, error) {

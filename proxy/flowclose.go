@@ -18,6 +18,9 @@ type flowListener struct {
 	net.Listener
 	tr      location.Transport
 	onClose atomic.Pointer[func(location.Transport, netip.AddrPort)]
+	// pongs, when set, sees what plain TCP connections read (crlf.go);
+	// under TLS and WS the bytes here are not SIP yet.
+	pongs atomic.Pointer[pongWaiters]
 }
 
 func (l *flowListener) Accept() (net.Conn, error) {
@@ -32,6 +35,16 @@ type flowConn struct {
 	net.Conn
 	l    *flowListener
 	once sync.Once
+}
+
+func (c *flowConn) Read(b []byte) (int, error) {
+	n, err := c.Conn.Read(b)
+	if n > 0 && c.l.tr == location.TCP {
+		if w := c.l.pongs.Load(); w != nil {
+			w.read(location.TCP, c.RemoteAddr(), b[:n])
+		}
+	}
+	return n, err
 }
 
 // Close is called by sipgo when the read side ends (peer closed, read

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/netip"
+	"strings"
 	"sync"
 	"time"
 
@@ -34,6 +36,18 @@ type event struct {
 	res     *sip.Response
 	err     error // the transaction ended without a final response
 	timeout bool
+	timerC  bool // the timeout is Timer C's
+}
+
+// defaultTimerC is RFC 3261's "greater than 3 minutes".
+const defaultTimerC = 180 * time.Second
+
+// timerC is the configured Timer C.
+func (f *forwarder) timerC() time.Duration {
+	if d := f.s.cfg.TimerC; d > 0 {
+		return d
+	}
+	return defaultTimerC
 }
 
 // forkRun is one initial INVITE being forwarded: all its branches, and the
@@ -51,6 +65,7 @@ type forkRun struct {
 	live      int // watchers running
 	responded bool
 	upCancel  bool // the caller cancelled; sipgo answered 487 itself
+	reqSize   int  // r.req's wire size, once measured
 	kept      bool // answered: the call stays counted until its BYE
 }
 
@@ -145,10 +160,13 @@ func (r *forkRun) startNext() bool {
 // a branch answered 503 here.
 func (r *forkRun) startBranch(t target) bool {
 	f := r.f
-	if t.transport == "UDP" && t.gw != nil && len(r.req.String())+forwardOverhead > sip.UDPMTUSize-200 {
-		// RFC 3261 §18.1.1: a request this close to the MTU goes over a
-		// congestion-controlled transport. Gateways listen on TCP too;
-		// a phone's UDP flow has no such alternative.
+	// RFC 3261 §18.1.1: a request this close to the MTU goes over a
+	// congestion-controlled transport. Gateways listen on TCP too; so may
+	// a phone registered over UDP from the address in its Contact (no NAT
+	// between us), which is tried over TCP first. A NAT'd phone's UDP flow
+	// has no such alternative.
+	big := t.transport == "UDP" && r.size()+forwardOverhead > sip.UDPMTUSize-200
+	if big && t.gw != nil {
 		t.transport = "TCP"
 	}
 	b := &branch{t: t}
@@ -160,26 +178,33 @@ func (r *forkRun) startBranch(t target) bool {
 		b.finish(480, "Temporarily Unavailable")
 		return false
 	}
-	fwd := r.req.Clone()
-	fwd.Recipient = *t.uri.Clone()
-	if t.br != nil {
-		applyBranch(fwd, t.br)
+	var (
+		tx  sip.ClientTransaction
+		fwd *sip.Request
+		err error
+	)
+	if big && t.gw == nil && !t.dial && directBinding(t) {
+		tt := t
+		tt.transport = "TCP"
+		tx, fwd, err = r.send(tt)
+		if err == nil {
+			b.t = tt
+			f.s.m.bigTCP[bigTCP].Inc()
+		} else {
+			f.s.log.Info("large request: no TCP to the device, trying UDP", "call_id", callID(r.req), "dst", t.dest.String(), "err", err)
+			f.s.m.bigTCP[bigUDPFallback].Inc()
+		}
 	}
-	popOwnRoutes(f, fwd)
-	if err := decMaxForwards(fwd); err != nil {
-		b.finish(483, "Too Many Hops")
-		return false
+	if tx == nil {
+		tx, fwd, err = r.send(t)
 	}
-	f.recordRoute(fwd, r.req.Transport(), t.transport)
-	f.aliasContact(fwd, r.req.Source(), r.req.Transport())
-	f.aim(fwd, t.dest, t.transport)
-	fwd.PrependHeader(f.via(t.transport, newBranch(fwd)))
 	b.req = fwd
-
-	ctx, cancel := context.WithTimeout(context.Background(), dialTimeout)
-	tx, err := f.client.TransactionRequest(ctx, fwd, prebuilt)
-	cancel()
 	if err != nil {
+		var se *StatusError
+		if errors.As(err, &se) {
+			b.finish(se.Code, se.Reason)
+			return false
+		}
 		f.s.log.Info("branch not sent", "call_id", callID(r.req), "dst", t.dest.String(), "transport", t.transport, "err", err)
 		f.s.m.branches[outcomeError].Inc()
 		b.finish(503, "Service Unavailable")
@@ -191,8 +216,58 @@ func (r *forkRun) startBranch(t target) bool {
 	if t.ring > 0 {
 		ring = t.ring
 	}
-	go watch(b, ring, r.events)
+	go watch(b, ring, f.timerC(), r.events)
 	return true
+}
+
+// send builds the copy of the request for t and starts its client
+// transaction. A *StatusError is a copy that must not go at all.
+func (r *forkRun) send(t target) (sip.ClientTransaction, *sip.Request, error) {
+	f := r.f
+	fwd := r.req.Clone()
+	fwd.Recipient = *t.uri.Clone()
+	if t.br != nil {
+		applyBranch(fwd, t.br)
+	}
+	popOwnRoutes(f, fwd)
+	if err := decMaxForwards(fwd); err != nil {
+		return nil, fwd, err
+	}
+	f.recordRoute(fwd, r.req.Transport(), t.transport)
+	f.aliasContact(fwd, r.req.Source(), r.req.Transport())
+	f.aim(fwd, t.dest, t.transport)
+	fwd.PrependHeader(f.via(t.transport, newBranch(fwd)))
+	ctx, cancel := context.WithTimeout(context.Background(), dialTimeout)
+	defer cancel()
+	tx, err := f.client.TransactionRequest(ctx, fwd, prebuilt)
+	if err != nil {
+		return nil, fwd, fmt.Errorf("proxy: forward INVITE over %s: %w", t.transport, err)
+	}
+	return tx, fwd, nil
+}
+
+// size is the wire size of the request as it came in.
+func (r *forkRun) size() int {
+	if r.reqSize == 0 {
+		r.reqSize = len(r.req.String())
+	}
+	return r.reqSize
+}
+
+// directBinding reports whether a device target's Contact names the
+// address its binding was learned from: nothing between us rewrites
+// addresses, so the phone's own listener may be reached over another
+// transport on the same port.
+func directBinding(t target) bool {
+	a, err := netip.ParseAddr(strings.TrimSuffix(strings.TrimPrefix(t.uri.Host, "["), "]"))
+	if err != nil {
+		return false
+	}
+	port := t.uri.Port
+	if port == 0 {
+		port = 5060
+	}
+	return netip.AddrPortFrom(a.Unmap(), uint16(port)) == t.dest
 }
 
 // finish records a final response made up here.
@@ -202,14 +277,26 @@ func (b *branch) finish(code int, reason string) {
 	b.final = &sip.Response{StatusCode: code, Reason: reason}
 }
 
-// watch forwards a branch's responses to the fork loop, and its ring
-// timeout: at the first timeout the loop CANCELs (or gives up on a branch
-// that never even rang); a second timeout, 64·T1 later, ends the
-// transaction for a callee that ignores the CANCEL. It returns after one
-// final response or the end of the transaction.
-func watch(b *branch, ring time.Duration, events chan<- event) {
-	timer := time.NewTimer(ring)
-	defer timer.Stop()
+// watch forwards a branch's responses to the fork loop, and its timers:
+// the ring timeout, and Timer C (RFC 3261 §16.6 step 11), which every
+// provisional response restarts. At the first of them to fire the loop
+// CANCELs (or gives up on a branch that never even rang); 64·T1 later a
+// last timeout ends the transaction for a callee that ignores the CANCEL.
+// It returns after one final response or the end of the transaction.
+func watch(b *branch, ring, timerC time.Duration, events chan<- event) {
+	ringT := time.NewTimer(ring)
+	defer ringT.Stop()
+	cT := time.NewTimer(timerC)
+	defer cT.Stop()
+	var giveUp <-chan time.Time
+	fired := false
+	expire := func(ev event) {
+		events <- ev
+		fired = true
+		ringT.Stop()
+		cT.Stop()
+		giveUp = time.After(64 * sip.T1)
+	}
 	for {
 		select {
 		case res := <-b.tx.Responses():
@@ -217,12 +304,19 @@ func watch(b *branch, ring time.Duration, events chan<- event) {
 			if !res.IsProvisional() {
 				return
 			}
+			if !fired {
+				cT.Reset(timerC)
+			}
 		case <-b.tx.Done():
 			events <- event{b: b, err: b.tx.Err()}
 			return
-		case <-timer.C:
+		case <-ringT.C:
+			expire(event{b: b, timeout: true})
+		case <-cT.C:
+			expire(event{b: b, timeout: true, timerC: true})
+		case <-giveUp:
+			giveUp = nil
 			events <- event{b: b, timeout: true}
-			timer.Reset(64 * sip.T1)
 		}
 	}
 }
@@ -233,6 +327,10 @@ func (r *forkRun) handle(ev event) {
 	case ev.timeout:
 		if b.done {
 			return
+		}
+		if ev.timerC {
+			r.f.s.m.timerC.Inc()
+			r.f.s.log.Info("timer C expired", "call_id", callID(r.req), "dst", b.t.dest.String(), "ringing", b.ringing)
 		}
 		if !b.ringing || b.cancelSent {
 			b.timedOut = true

@@ -94,6 +94,8 @@ func (s *Server) EnableForwarding(dir registrar.Directory, loc *location.Table) 
 		return f.request(ctx, tx, req)
 	}))
 	f.watchFlows()
+	stray := f.strayResponse
+	s.flow.stray.Store(&stray)
 	go f.healthLoop(s.baseCtx)
 	go f.sweepDialogs(s.baseCtx)
 	return nil
@@ -110,6 +112,14 @@ func (f *forwarder) dialogUp(id string) bool {
 	}
 	f.dialogs.Add(strings.Clone(id), time.Now())
 	return true
+}
+
+// dialogKnown says whether id is an answered call still counted active.
+func (f *forwarder) dialogKnown(id string) bool {
+	f.dmu.Lock()
+	defer f.dmu.Unlock()
+	_, ok := f.dialogs.Peek(id)
+	return ok
 }
 
 func (f *forwarder) dialogDown(id string) {

@@ -14,7 +14,8 @@ import (
 	"github.com/sipedge/sipedge/location"
 )
 
-// KeepaliveConfig tunes the OPTIONS pings that keep NAT bindings open and
+// KeepaliveConfig tunes the pings that keep NAT bindings open (OPTIONS over
+// UDP and WS, a double CRLF on TCP and TLS flows, RFC 5626 §4.4.1) and
 // find phones that went away without unregistering (Kamailio's nathelper
 // pinging, with a removal after repeated silence).
 type KeepaliveConfig struct {
@@ -55,17 +56,23 @@ func (c KeepaliveConfig) Validate() error {
 	return nil
 }
 
-// keepaliveMetrics counts ping outcomes (a closed set) and removals.
+// keepaliveMetrics counts ping outcomes (a closed set) by kind (OPTIONS,
+// or CRLF on stream flows) and removals.
 type keepaliveMetrics struct {
-	answered, timeout, gone prometheus.Counter
+	answered, timeout, gone [2]prometheus.Counter // by kindOptions, kindCRLF
 	removed                 prometheus.Counter
 }
+
+const (
+	kindOptions = iota
+	kindCRLF
+)
 
 func newKeepaliveMetrics(reg prometheus.Registerer) (*keepaliveMetrics, error) {
 	pings := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "sipedge_proxy_keepalives_total",
-		Help: "OPTIONS keepalive pings to bindings, by outcome (answered, timeout, gone).",
-	}, []string{"outcome"})
+		Help: "Keepalive pings to bindings, by kind (options; crlf on TCP and TLS flows) and outcome (answered, timeout, gone).",
+	}, []string{"kind", "outcome"})
 	removed := prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "sipedge_proxy_keepalive_removed_total",
 		Help: "Bindings removed because their keepalive pings went unanswered or their connection was gone.",
@@ -77,10 +84,13 @@ func newKeepaliveMetrics(reg prometheus.Registerer) (*keepaliveMetrics, error) {
 			}
 		}
 	}
-	return &keepaliveMetrics{
-		answered: pings.WithLabelValues("answered"), timeout: pings.WithLabelValues("timeout"),
-		gone: pings.WithLabelValues("gone"), removed: removed,
-	}, nil
+	m := &keepaliveMetrics{removed: removed}
+	for i, kind := range []string{"options", "crlf"} {
+		m.answered[i] = pings.WithLabelValues(kind, "answered")
+		m.timeout[i] = pings.WithLabelValues(kind, "timeout")
+		m.gone[i] = pings.WithLabelValues(kind, "gone")
+	}
+	return m, nil
 }
 
 // pingTarget is one binding to ping, copied out of the table.
@@ -90,7 +100,8 @@ type pingTarget struct {
 }
 
 // RunKeepalives pings bindings over their own flows every cfg.Interval until
-// ctx ends. Any final answer (even 404 or 405) proves the phone is there;
+// ctx ends. Any final answer to an OPTIONS (even 404 or 405), or a CRLF
+// pong on a TCP or TLS flow, proves the phone is there;
 // a binding whose pings go unanswered (or find its connection gone)
 // cfg.MaxMisses times in a row is removed, so calls stop ringing a phone
 // that left.
@@ -105,6 +116,11 @@ func (s *Server) RunKeepalives(ctx context.Context, loc *location.Table, cfg Kee
 	if err != nil {
 		return err
 	}
+	s.mu.Lock()
+	if tcp, ok := s.tcp.(*flowListener); ok {
+		tcp.pongs.Store(&s.flow.pongs)
+	}
+	s.mu.Unlock()
 	misses := make(map[string]int) // aor|contact → unanswered pings in a row
 	tick := time.NewTicker(cfg.Interval)
 	defer tick.Stop()
@@ -149,6 +165,10 @@ func (s *Server) keepaliveRound(ctx context.Context, loc *location.Table, cfg Ke
 		sent++
 		go func(t pingTarget) {
 			defer func() { <-slots }()
+			if crlfFlow(t.b.Transport) {
+				results <- result{t, s.pingCRLF(ctx, t.b, cfg.Timeout)}
+				return
+			}
 			results <- result{t, s.ping(ctx, t.b, cfg.Timeout)}
 		}(t)
 	}
@@ -157,18 +177,22 @@ func (s *Server) keepaliveRound(ctx context.Context, loc *location.Table, cfg Ke
 		r := <-results
 		key := r.t.aor + "|" + r.t.b.Contact
 		seen[key] = true
+		kind := kindOptions
+		if crlfFlow(r.t.b.Transport) {
+			kind = kindCRLF
+		}
 		switch r.outcome {
 		case "answered":
-			m.answered.Inc()
+			m.answered[kind].Inc()
 			delete(misses, key)
 			continue
 		case "gone":
 			// A closed connection counts as a miss, not a verdict: a phone on
 			// TCP reconnects and registers again after sipedge restarts.
-			m.gone.Inc()
+			m.gone[kind].Inc()
 			misses[key]++
 		default:
-			m.timeout.Inc()
+			m.timeout[kind].Inc()
 			misses[key]++
 		}
 		if misses[key] >= cfg.MaxMisses {

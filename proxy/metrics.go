@@ -97,7 +97,28 @@ type metrics struct {
 	branches    [len(branchOutcomes)]prometheus.Counter
 	failovers   prometheus.Counter
 	gatewayUp   *prometheus.GaugeVec
+	timerC      prometheus.Counter
+	stray       [len(strayActions)]prometheus.Counter
+	bigTCP      [len(bigOutcomes)]prometheus.Counter
 }
+
+// strayActions are what became of a response no client transaction
+// matched (a 2xx retransmitted after its transaction ended).
+var strayActions = [...]string{"relayed", "dropped"}
+
+const (
+	strayRelayed = iota
+	strayDropped
+)
+
+// bigOutcomes are how a request too large for UDP reached a device
+// registered over UDP (RFC 3261 §18.1.1).
+var bigOutcomes = [...]string{"tcp", "udp_fallback"}
+
+const (
+	bigTCP = iota
+	bigUDPFallback
+)
 
 // branchOutcomes are how a forwarded INVITE branch ended.
 var branchOutcomes = [...]string{"answered", "rejected", "cancelled", "timeout", "error"}
@@ -169,9 +190,22 @@ func newMetrics(reg prometheus.Registerer, inflight func() float64) (*metrics, e
 		Help: "1 while an upstream gateway target is considered up by its OPTIONS health check.",
 	}, []string{"pool", "target"})
 
+	timerC := prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "sipedge_proxy_timer_c_expired_total",
+		Help: "Forwarded INVITE branches whose Timer C (RFC 3261 §16.6) expired: cancelled, or given up as 408.",
+	})
+	stray := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "sipedge_proxy_stray_responses_total",
+		Help: "Responses matching no client transaction: 2xx to INVITE relayed upstream by their Via, or dropped.",
+	}, []string{"action"})
+	bigTCP := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "sipedge_proxy_large_requests_total",
+		Help: "Requests near the UDP MTU to devices registered over UDP, by the transport that carried them.",
+	}, []string{"transport"})
+
 	var errs []error
 	for _, c := range []prometheus.Collector{requests, responses, duration, panics, rejected, dropped, gauge,
-		callsActive, callsSetup, setupTime, branches, failovers, gatewayUp} {
+		callsActive, callsSetup, setupTime, branches, failovers, gatewayUp, timerC, stray, bigTCP} {
 		if err := reg.Register(c); err != nil {
 			errs = append(errs, err)
 		}
@@ -181,7 +215,13 @@ func newMetrics(reg prometheus.Registerer, inflight func() float64) (*metrics, e
 	}
 
 	m := &metrics{panics: panics, rejected: rejected, callsActive: callsActive, callsSetup: callsSetup,
-		setupTime: setupTime, failovers: failovers, gatewayUp: gatewayUp}
+		setupTime: setupTime, failovers: failovers, gatewayUp: gatewayUp, timerC: timerC}
+	for i, a := range strayActions {
+		m.stray[i] = stray.WithLabelValues(a)
+	}
+	for i, o := range bigOutcomes {
+		m.bigTCP[i] = bigTCP.WithLabelValues(o)
+	}
 	for i, o := range branchOutcomes {
 		m.branches[i] = branches.WithLabelValues(o)
 	}

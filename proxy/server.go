@@ -245,8 +245,11 @@ func ignoreClosed(err error) error {
 	return err
 }
 
-// strayResponse sees responses that match no client transaction; with no
-// forwarding yet there is nothing to relay them to.
+// strayResponse sees responses that match no client transaction; with
+// forwarding a late 2xx goes upstream (stray.go), else it is dropped.
 func (s *Server) strayResponse(res *sip.Response) {
+	if fn := s.flow.stray.Load(); fn != nil && (*fn)(res) {
+		return
+	}
 	s.log.Debug("stray sip response dropped", "code", res.StatusCode, "src", res.Source())
 }

@@ -127,6 +127,10 @@ func (s *Server) ListenStreams() error {
 		if w.tr != location.WS {
 			l = tls.NewListener(l, tlsCfg)
 		}
+		if w.tr == location.TLS {
+			// CRLF pongs are only visible above TLS (crlf.go).
+			l = &pongListener{Listener: l, tr: w.tr, w: &s.flow.pongs}
+		}
 		if w.tr != location.TLS {
 			// The Origin is in the HTTP upgrade, inside TLS for WSS.
 			l = &originListener{Listener: l, allowed: wc.Origins}

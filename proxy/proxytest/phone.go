@@ -29,6 +29,7 @@ type Phone struct {
 	// Contact is the URI it registers.
 	Contact sip.Uri
 
+	host     string // loopback address of the server's family
 	t        testing.TB
 	srv      *Server
 	ua       *sipgo.UserAgent
@@ -50,14 +51,35 @@ type IncomingCall struct {
 	Dialog *sipgo.DialogServerSession
 }
 
+// PhoneOption changes how NewPhone builds a phone.
+type PhoneOption func(*phoneOptions)
+
+type phoneOptions struct {
+	listenTCP bool
+}
+
+// WithTCPListener makes a UDP phone also accept TCP on its UDP port, as a
+// phone reachable without NAT may (RFC 3261 §18.1.1's large requests).
+func WithTCPListener() PhoneOption { return func(o *phoneOptions) { o.listenTCP = true } }
+
 // NewPhone starts a phone for user@realm; it is closed when the test ends.
-// Call Register before expecting calls.
-func NewPhone(t testing.TB, srv *Server, transport, realm, user, password string) *Phone {
+// Call Register before expecting calls. It lives on the loopback address
+// of the server's family (127.0.0.1 or ::1).
+func NewPhone(t testing.TB, srv *Server, transport, realm, user, password string, opts ...PhoneOption) *Phone {
 	t.Helper()
+	var o phoneOptions
+	for _, opt := range opts {
+		opt(&o)
+	}
 	p := &Phone{User: user, Password: password, Realm: realm, Transport: transport, t: t, srv: srv,
 		calls: make(chan *IncomingCall, 4), acks: make(chan *sip.Request, 4), byes: make(chan *sip.Request, 4),
 		closed: make(chan struct{})}
-	ua, err := sipgo.NewUA(sipgo.WithUserAgent("phone-"+user), sipgo.WithUserAgentHostname("127.0.0.1"),
+	host, fam := "127.0.0.1", "4"
+	if srv.Addr(transport).Addr().Is6() {
+		host, fam = "::1", "6"
+	}
+	p.host = host
+	ua, err := sipgo.NewUA(sipgo.WithUserAgent("phone-"+user), sipgo.WithUserAgentHostname(host),
 		sipgo.WithUserAgenTLSConfig(&tls.Config{InsecureSkipVerify: true, MinVersion: tls.VersionTLS12}))
 	if err != nil {
 		t.Fatalf("proxytest: phone: %v", err)
@@ -68,29 +90,37 @@ func NewPhone(t testing.TB, srv *Server, transport, realm, user, password string
 		t.Fatalf("proxytest: phone: %v", err)
 	}
 	var port int
-	opts := []sipgo.ClientOption{sipgo.WithClientHostname("127.0.0.1")}
+	copts := []sipgo.ClientOption{sipgo.WithClientHostname(host)}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	// The handlers are in place before the UDP reader starts: an INVITE may
 	// arrive as soon as it does.
 	var pc net.PacketConn
+	var ln net.Listener
 	if transport == "UDP" {
-		pc, err = net.ListenPacket("udp4", "127.0.0.1:0")
+		pc, err = net.ListenPacket("udp"+fam, net.JoinHostPort(host, "0"))
 		if err != nil {
 			t.Fatalf("proxytest: phone: %v", err)
 		}
 		port = pc.LocalAddr().(*net.UDPAddr).Port
-		opts = append(opts, sipgo.WithClientConnectionAddr(pc.LocalAddr().String()))
+		copts = append(copts, sipgo.WithClientConnectionAddr(pc.LocalAddr().String()))
+		if o.listenTCP {
+			ln, err = net.Listen("tcp"+fam, net.JoinHostPort(host, strconv.Itoa(port)))
+			if err != nil {
+				_ = pc.Close()
+				t.Fatalf("proxytest: phone: tcp on the udp port: %v", err)
+			}
+		}
 	} else {
 		// A TCP or TLS phone gets its calls over its own connection; the Contact
 		// port is where it would listen, which nobody dials.
 		port = 5999
 	}
-	p.client, err = sipgo.NewClient(ua, opts...)
+	p.client, err = sipgo.NewClient(ua, copts...)
 	if err != nil {
 		t.Fatalf("proxytest: phone: %v", err)
 	}
-	p.Contact = sip.Uri{Scheme: "sip", User: user, Host: "127.0.0.1", Port: port}
+	p.Contact = sip.Uri{Scheme: "sip", User: user, Host: host, Port: port}
 	if transport != "UDP" {
 		p.Contact.UriParams = sip.HeaderParams{{K: "transport", V: strings.ToLower(transport)}}
 	}
@@ -133,13 +163,26 @@ func NewPhone(t testing.TB, srv *Server, transport, realm, user, password string
 		}
 	})
 	if pc != nil {
+		tcpDone := make(chan struct{})
+		if ln != nil {
+			go func() {
+				defer close(tcpDone)
+				_ = server.ServeTCP(ln)
+			}()
+		} else {
+			close(tcpDone)
+		}
 		go func() {
 			defer close(done)
 			_ = server.ServeUDP(pc)
+			<-tcpDone
 		}()
 		go func() {
 			<-ctx.Done()
 			_ = pc.Close()
+			if ln != nil {
+				_ = ln.Close()
+			}
 		}()
 		// Requests must leave from this socket, which sipgo only knows once
 		// its reader has put it into the pool.
@@ -205,6 +248,11 @@ func (p *Phone) Register(ctx context.Context) error {
 // Invite starts a call to user@realm through the server. Wait for the
 // answer with Answer (which also answers a 407 challenge).
 func (p *Phone) Invite(ctx context.Context, user string, hdrs ...sip.Header) (*sipgo.DialogClientSession, error) {
+	return p.InviteBody(ctx, user, testSDP, hdrs...)
+}
+
+// InviteBody is Invite with its own SDP body.
+func (p *Phone) InviteBody(ctx context.Context, user, sdp string, hdrs ...sip.Header) (*sipgo.DialogClientSession, error) {
 	to := sip.Uri{Scheme: "sip", User: user, Host: p.Realm}
 	req := sip.NewRequest(sip.INVITE, to)
 	from := sip.Uri{Scheme: "sip", User: p.User, Host: p.Realm}
@@ -213,7 +261,7 @@ func (p *Phone) Invite(ctx context.Context, user string, hdrs ...sip.Header) (*s
 	for _, h := range hdrs {
 		req.AppendHeader(h)
 	}
-	req.SetBody([]byte(testSDP))
+	req.SetBody([]byte(sdp))
 	req.AppendHeader(sip.NewHeader("Content-Type", "application/sdp"))
 	p.target(req)
 	return p.outgoing.WriteInvite(ctx, req)
@@ -247,7 +295,7 @@ func (p *Phone) Addr() netip.AddrPort {
 	if p.Transport != "UDP" {
 		return netip.AddrPort{}
 	}
-	return netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), uint16(p.Contact.Port))
+	return netip.AddrPortFrom(netip.MustParseAddr(p.host), uint16(p.Contact.Port))
 }
 
 // String names the phone in test output.
