@@ -141,6 +141,32 @@ func TestLargeInviteToUDPDeviceGoesOverTCP(t *testing.T) {
 	waitIdle(t, env)
 }
 
+// With sipgo's UDP limit raised as the daemon raises it (so that UDP-only
+// phones get large requests at all), the switch to TCP still happens at
+// RFC 3261's 1300 bytes, and a phone without TCP gets the whole request
+// over UDP.
+func TestLargeInviteWithRaisedUDPLimit(t *testing.T) {
+	saved := sip.UDPMTUSize
+	sip.UDPMTUSize = 65000
+	t.Cleanup(func() { sip.UDPMTUSize = saved })
+	env := newCallEnv(t, envOpts{})
+	alice := env.phone(t, "TCP", "alice")
+	bob := proxytest.NewPhone(t, env.srv, "UDP", realm, "bob", "bob-secret", proxytest.WithTCPListener())
+	if err := bob.Register(ctxT(t)); err != nil {
+		t.Fatal(err)
+	}
+	carol := env.phone(t, "UDP", "carol")
+	big := largeSDP(3000)
+	if r := fullCall(t, alice, bob, "bob", big); r.invite.Transport() != "TCP" {
+		t.Errorf("large INVITE reached bob over %s, want TCP", r.invite.Transport())
+	}
+	r := fullCall(t, alice, carol, "carol", big)
+	if tr := r.invite.Transport(); tr != "UDP" || string(r.invite.Body()) != big {
+		t.Errorf("large INVITE reached carol over %s with %d bytes of body, want UDP and %d", tr, len(r.invite.Body()), len(big))
+	}
+	waitIdle(t, env)
+}
+
 // Timer C (RFC 3261 §16.6 step 11): each provisional restarts it, so a
 // callee that keeps sending 180s rings past it and can still answer; one
 // that goes quiet after its 180 is CANCELled when it fires, and the caller,

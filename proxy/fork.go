@@ -16,6 +16,12 @@ import (
 // up to two Record-Routes.
 const forwardOverhead = 200
 
+// largeUDP is RFC 3261 §18.1.1's size for a request whose path MTU is
+// unknown: above it, TCP where the target allows. It does not follow
+// sip.UDPMTUSize, which the daemon raises so that sipgo sends large
+// datagrams to UDP-only phones at all.
+const largeUDP = 1300
+
 // branch is one forwarded copy of an INVITE.
 type branch struct {
 	t          target
@@ -165,7 +171,7 @@ func (r *forkRun) startBranch(t target) bool {
 	// a phone registered over UDP from the address in its Contact (no NAT
 	// between us), which is tried over TCP first. A NAT'd phone's UDP flow
 	// has no such alternative.
-	big := t.transport == "UDP" && r.size()+forwardOverhead > sip.UDPMTUSize-200
+	big := t.transport == "UDP" && r.size()+forwardOverhead > min(largeUDP, sip.UDPMTUSize-200)
 	if big && t.gw != nil {
 		t.transport = "TCP"
 	}
