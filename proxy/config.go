@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/emiago/sipgo/sip"
 )
 
 // Config is the SIP server's section of the configuration.
@@ -36,6 +38,11 @@ type Config struct {
 	// provisional response is older than this is CANCELled (or, with none,
 	// given up as 408). The RFC wants more than 3 minutes; 0 means 180 s.
 	TimerC time.Duration `yaml:"timer_c"`
+	// TransactionLinger is how long a finished UDP transaction is kept to
+	// absorb retransmissions (sipgo's Timers D, J, L and M, 32 s by RFC
+	// 3261). Kamailio's tm keeps 5 s; at 32 s every call and request of
+	// the last half minute stays in memory. 0 keeps sipgo's timers.
+	TransactionLinger time.Duration `yaml:"transaction_linger"`
 	// Gateways are the upstream pools; calls to numbers that are no device
 	// of the caller's account go to the pool marked default (or the first).
 	Gateways []GatewayPool `yaml:"gateways"`
@@ -60,18 +67,28 @@ type Config struct {
 	Limits LimitsConfig `yaml:"limits"`
 }
 
+// ApplyTimers sets sipgo's transaction timers from c. They are package
+// globals of sipgo, read when a transaction starts: call it once, before
+// any server or client runs.
+func (c Config) ApplyTimers() {
+	if l := c.TransactionLinger; l > 0 {
+		sip.Timer_D, sip.Timer_J, sip.Timer_L, sip.Timer_M = l, l, l, l
+	}
+}
+
 // Default returns the defaults a newcomer gets.
 func Default() Config {
 	return Config{
-		Listen:           ":5060",
-		UserAgent:        "sipedge",
-		UDPReadBuffer:    4 << 20,
-		MaxInflight:      10000,
-		RetryAfter:       5,
-		RingTimeout:      60 * time.Second,
-		TimerC:           defaultTimerC,
-		Flood:            DefaultFlood(),
-		RegisterFastPath: true,
+		Listen:            ":5060",
+		UserAgent:         "sipedge",
+		UDPReadBuffer:     4 << 20,
+		MaxInflight:       10000,
+		RetryAfter:        5,
+		RingTimeout:       60 * time.Second,
+		TimerC:            defaultTimerC,
+		TransactionLinger: 5 * time.Second,
+		Flood:             DefaultFlood(),
+		RegisterFastPath:  true,
 	}
 }
 
@@ -111,6 +128,9 @@ func (c Config) Validate() error {
 	}
 	if c.TimerC < 0 {
 		return fmt.Errorf("sip.timer_c: %s must not be negative", c.TimerC)
+	}
+	if c.TransactionLinger < 0 || c.TransactionLinger > 64*sip.T1 {
+		return fmt.Errorf("sip.transaction_linger: %s must be between 0 and %s", c.TransactionLinger, 64*sip.T1)
 	}
 	if err := c.TLS.validate(); err != nil {
 		return err

@@ -3,6 +3,9 @@ package proxy
 import (
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/emiago/sipgo/sip"
 )
 
 func TestConfigValidate(t *testing.T) {
@@ -30,6 +33,9 @@ func TestConfigValidate(t *testing.T) {
 		{name: "zero inflight", edit: func(c *Config) { c.MaxInflight = 0 }, field: "sip.max_inflight"},
 		{name: "negative retry", edit: func(c *Config) { c.RetryAfter = -1 }, field: "sip.retry_after"},
 		{name: "negative ring timeout", edit: func(c *Config) { c.RingTimeout = -1 }, field: "sip.ring_timeout"},
+		{name: "sipgo's linger", edit: func(c *Config) { c.TransactionLinger = 0 }},
+		{name: "negative linger", edit: func(c *Config) { c.TransactionLinger = -1 }, field: "sip.transaction_linger"},
+		{name: "linger over 64·T1", edit: func(c *Config) { c.TransactionLinger = time.Minute }, field: "sip.transaction_linger"},
 		{name: "gateway pool", edit: func(c *Config) { c.Gateways = []GatewayPool{pool1()} }},
 		{name: "gateway tcp ipv6", edit: func(c *Config) {
 			p := pool1()
@@ -90,4 +96,30 @@ func TestDefaults(t *testing.T) {
 
 func pool1() GatewayPool {
 	return GatewayPool{Name: "carrier", Targets: []GatewayTarget{{Addr: "192.0.2.1:5060"}}}
+}
+
+// ApplyTimers sets the four retention timers and nothing else; 0 leaves
+// sipgo's.
+func TestApplyTimers(t *testing.T) {
+	saved := [...]time.Duration{sip.Timer_B, sip.Timer_D, sip.Timer_F, sip.Timer_H, sip.Timer_J, sip.Timer_L, sip.Timer_M}
+	t.Cleanup(func() {
+		sip.Timer_B, sip.Timer_D, sip.Timer_F, sip.Timer_H, sip.Timer_J, sip.Timer_L, sip.Timer_M =
+			saved[0], saved[1], saved[2], saved[3], saved[4], saved[5], saved[6]
+	})
+	c := Default()
+	c.TransactionLinger = 0
+	c.ApplyTimers()
+	if sip.Timer_J != saved[4] || sip.Timer_L != saved[5] {
+		t.Fatalf("linger 0 changed sipgo's timers: J %v L %v", sip.Timer_J, sip.Timer_L)
+	}
+	Default().ApplyTimers()
+	for name, got := range map[string]time.Duration{"D": sip.Timer_D, "J": sip.Timer_J, "L": sip.Timer_L, "M": sip.Timer_M} {
+		if got != 5*time.Second {
+			t.Errorf("Timer %s = %v, want the 5 s default linger", name, got)
+		}
+	}
+	// Timeouts of unanswered transactions are not retention: unchanged.
+	if sip.Timer_B != saved[0] || sip.Timer_F != saved[2] || sip.Timer_H != saved[3] {
+		t.Errorf("B/F/H changed: %v %v %v", sip.Timer_B, sip.Timer_F, sip.Timer_H)
+	}
 }

@@ -100,6 +100,8 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 	// sip.limits.max_message bounds what sipgo's parser reads, on streams
 	// (where it closes the connection) and UDP alike.
 	sip.ParseMaxMessageLength = cfg.SIP.Limits.Effective().MaxMessage
+	// sip.transaction_linger: finished transactions kept 5 s, not 32 s.
+	cfg.SIP.ApplyTimers()
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
