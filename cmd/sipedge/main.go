@@ -35,6 +35,7 @@ type options struct {
 	api         string
 	logLevel    string
 	logFormat   string
+	cpuProfile  string
 }
 
 func parseFlags(args []string, stderr io.Writer) (options, error) {
@@ -49,6 +50,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.StringVar(&o.api, "api", "", "admin API listen `addr` (api.listen)")
 	fs.StringVar(&o.logLevel, "log-level", "", "debug, info, warn or error (log.level)")
 	fs.StringVar(&o.logFormat, "log-format", "", "text or json (log.format)")
+	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the whole run to `file` (for go tool pprof)")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: sipedge [flags]\n\nflags override SIPEDGE_* environment variables, which override the -config file.")
 		fs.PrintDefaults()

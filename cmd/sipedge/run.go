@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime/pprof"
 	"strings"
 	"sync/atomic"
 	"syscall"
@@ -55,6 +56,19 @@ func run(ctx context.Context, args, environ []string, stderr io.Writer) error {
 		return nil
 	}
 	log := newLogger(cfg.Log, stderr)
+	if o.cpuProfile != "" {
+		// A whole-run profile, written at exit: how the hot path is
+		// profiled under a load generator (BENCHMARKS.md).
+		f, err := os.Create(o.cpuProfile)
+		if err != nil {
+			return fmt.Errorf("cpuprofile: %w", err)
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return fmt.Errorf("cpuprofile: %w", err)
+		}
+		defer pprof.StopCPUProfile()
+	}
 	return serve(ctx, cfg, log)
 }
 
