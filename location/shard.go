@@ -3,6 +3,7 @@ package location
 import (
 	"math"
 	"net/netip"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -249,4 +250,16 @@ func hasFlow(bs []Binding, f flowKey) bool {
 		}
 	}
 	return false
+}
+
+// reserve grows an empty shard's AOR map and expiry heap for about n AORs,
+// so that a restore does not rehash its way up from nothing.
+func (s *shard) reserve(n int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.m) > 0 {
+		return
+	}
+	s.m = make(map[string]aorEntry, n)
+	s.heap = slices.Grow(s.heap, n)
 }

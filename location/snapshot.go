@@ -8,12 +8,16 @@ import (
 	"fmt"
 	"hash"
 	"hash/crc32"
+	"hash/maphash"
 	"io"
 	"io/fs"
 	"math"
 	"net/netip"
 	"os"
 	"path/filepath"
+	"runtime"
+	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -330,15 +334,35 @@ func (t *Table) ReadSnapshot(r io.Reader) (loaded int, err error) {
 		return 0, err
 	}
 	now := unixNano(t.now())
-	for _, g := range groups {
-		t.Update(g.aor, func(cur []Binding) []Binding {
-			var n int
-			cur, n = mergeGroup(cur, g.bindings, now)
-			loaded += n
-			return cur
-		})
+	// Restoring a million bindings is most of a restart: insert from
+	// every CPU, each worker owning whole shards so that no two contend
+	// for a shard's lock.
+	workers := min(runtime.GOMAXPROCS(0), shardCount, max(1, len(groups)/4096))
+	t.reserve(len(groups))
+	var wg sync.WaitGroup
+	var total atomic.Int64
+	for w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			n := 0
+			for i := range groups {
+				g := &groups[i]
+				if workers > 1 && int(maphash.String(t.seed, g.aor)&(shardCount-1))%workers != w {
+					continue
+				}
+				t.Update(g.aor, func(cur []Binding) []Binding {
+					var k int
+					cur, k = mergeGroup(cur, g.bindings, now)
+					n += k
+					return cur
+				})
+			}
+			total.Add(int64(n))
+		}()
 	}
-	return loaded, nil
+	wg.Wait()
+	return int(total.Load()), nil
 }
 
 func decodeSnapshot(r io.Reader) ([]snapGroup, error) {

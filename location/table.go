@@ -63,6 +63,14 @@ func New(opts Options) *Table {
 	return t
 }
 
+// reserve sizes every empty shard for aors AORs spread over all shards.
+func (t *Table) reserve(aors int) {
+	per := aors/shardCount + aors/shardCount/8 + 1 // the hash is not perfectly even
+	for i := range t.shards {
+		t.shards[i].reserve(per)
+	}
+}
+
 func (t *Table) shard(aor string) *shard {
 	return &t.shards[maphash.String(t.seed, aor)&(shardCount-1)]
 }

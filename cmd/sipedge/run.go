@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime/debug"
 	"runtime/pprof"
 	"strings"
 	"sync/atomic"
@@ -131,13 +132,20 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 		return err
 	}
 	snapshot := filepath.Join(cfg.Data, "location.snap")
+	restoreStart := time.Now()
 	if n, err := loc.LoadFile(snapshot); err != nil {
 		// A corrupt snapshot costs registrations, never the start: phones
 		// re-register within their expiry anyway.
 		log.Error("location snapshot unreadable, starting empty", "path", snapshot, "err", err)
 		_ = os.Rename(snapshot, snapshot+".corrupt")
 	} else {
-		log.Info("location restored", "bindings", n)
+		log.Info("location restored", "bindings", n, "took", time.Since(restoreStart).Round(time.Millisecond).String())
+		if n > 0 {
+			// Decoding left as much garbage as it built; hand it back
+			// to the OS now rather than at the scavenger's pace, off the
+			// start path.
+			go debug.FreeOSMemory()
+		}
 	}
 
 	rcfg := cfg.Registrar
