@@ -1,8 +1,23 @@
 # shellcheck shell=bash disable=SC2034  # sets variables for the sourcing script
-# Shared by the benchmark scripts (bench/peers/run.sh, bench/soak.sh):
-# starting a sipedge built for the run and provisioning it through the
-# admin API. Source it after defining log() and the started=() array the
-# script's cleanup trap kills.
+# Shared by the benchmark scripts (bench/peers/run.sh, bench/soak.sh): the
+# work directory and the exit trap, starting a sipedge built for the run and
+# provisioning it through the admin API. Source it after defining log().
+
+# bench_workdir: a temporary directory in $work, removed at exit (kept
+# with KEEP=1), and an exit trap that stops every pid put in started=().
+bench_workdir() {
+  work=$(mktemp -d)
+  started=()
+  trap bench_cleanup EXIT
+  trap 'exit 130' INT TERM
+}
+
+bench_cleanup() {
+  local p
+  for p in "${started[@]}"; do kill "$p" 2>/dev/null || true; done
+  for p in "${started[@]}"; do wait "$p" 2>/dev/null || true; done
+  if [ -n "${KEEP:-}" ]; then log "kept $work"; else rm -rf "$work"; fi
+}
 
 # start_sipedge BINARY WORKDIR CPU TOKEN: sipedge on 127.0.0.1 with
 # ephemeral ports, pinned to CPU, MD5 offered first (SIPp answers only MD5

@@ -32,21 +32,13 @@ HALF=$((N / 2))
 log() { echo "soak: $*" >&2; }
 for c in jq curl taskset bc; do command -v "$c" >/dev/null || { log "needs $c"; exit 1; }; done
 
-work=$(mktemp -d)
-started=()
-cleanup() {
-  for p in "${started[@]}"; do kill "$p" 2>/dev/null || true; done
-  for p in "${started[@]}"; do wait "$p" 2>/dev/null || true; done
-  if [ -n "${KEEP:-}" ]; then log "kept $work"; else rm -rf "$work"; fi
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+# shellcheck source=bench/lib.sh
+. bench/lib.sh
+bench_workdir
 
 go build -o "$work/sipedge" ./cmd/sipedge
 go build -o "$work/sipbench" ./cmd/sipbench
 
-# shellcheck source=bench/lib.sh
-. bench/lib.sh
 start_sipedge "$work/sipedge" "$work" "$SRV_CPU" "$TOKEN"
 pid=$se_pid addr=$se_addr
 for i in $(seq 1 "$N"); do

@@ -90,15 +90,9 @@ command -v taskset >/dev/null || { log "taskset missing (util-linux)"; exit 1; }
 MPATH=$(dirname "$(dpkg -L kamailio | grep -m1 '/modules/sl.so$')")/
 
 # --- work dir and cleanup -----------------------------------------------------
-work=$(mktemp -d)
-started=()
-cleanup() {
-  for p in "${started[@]}"; do kill "$p" 2>/dev/null || true; done
-  for p in "${started[@]}"; do wait "$p" 2>/dev/null || true; done
-  if [ -n "${KEEP:-}" ]; then log "kept $work"; else rm -rf "$work"; fi
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+# shellcheck source=bench/lib.sh
+. "$root/bench/lib.sh"
+bench_workdir
 stop() { kill "$1" 2>/dev/null || true; wait "$1" 2>/dev/null || true; }
 nap() { sleep "$1" & wait $!; } # a signal interrupts the wait, not only the sleep
 
@@ -139,8 +133,6 @@ sed -e '0,/<send retrans="500">/s//<send retrans="500" start_rtd="1">/' \
   -e 's|<recv response="200" />|<recv response="200" rtd="1" />|' interop/register.xml >"$work/register.xml"
 
 # --- sipedge ------------------------------------------------------------------------
-# shellcheck source=bench/lib.sh
-. "$root/bench/lib.sh"
 start_sipedge "$work/sipedge" "$work" "$SRV_CPU" "$TOKEN"
 provision_devices "$TOKEN" "$REALM" "$work/devices.jsonl" "$work"
 log "sipedge on $se_addr (pid $se_pid), $NU devices provisioned"
