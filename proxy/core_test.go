@@ -2,7 +2,6 @@ package proxy_test
 
 import (
 	"bufio"
-	"context"
 	"crypto/tls"
 	"io"
 	"log/slog"
@@ -14,7 +13,6 @@ import (
 	"time"
 
 	"github.com/emiago/sipgo/sip"
-	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/sipedge/sipedge/location"
 	"github.com/sipedge/sipedge/proxy"
@@ -534,17 +532,9 @@ func TestCRLFKeepalives(t *testing.T) {
 			put("alive", alive)
 			put("silent", silent)
 
-			reg := prometheus.NewRegistry()
 			cfg := proxy.KeepaliveConfig{Interval: 300 * time.Millisecond, MaxMisses: 3, Rate: 100, Timeout: 300 * time.Millisecond}
-			ctx, cancel := context.WithCancel(context.Background())
-			done := make(chan error, 1)
-			go func() { done <- srv.RunKeepalives(ctx, loc, cfg, reg) }()
-			defer func() {
-				cancel()
-				if err := <-done; err != nil {
-					t.Errorf("RunKeepalives: %v", err)
-				}
-			}()
+			reg, stop := runKeepalives(t, srv, loc, cfg)
+			defer stop()
 
 			rec := wait(t, sig.ch, "the silent binding's removal")
 			rec.Attrs(func(a slog.Attr) bool {

@@ -75,17 +75,9 @@ func TestKeepalivesRemoveSilentNATBindings(t *testing.T) {
 	put("silent@acme.example.com", silent, true)
 	put("direct@acme.example.com", direct, false)
 
-	reg := prometheus.NewRegistry()
 	cfg := proxy.KeepaliveConfig{Interval: 100 * time.Millisecond, MaxMisses: 2, Rate: 100, Timeout: 100 * time.Millisecond}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- srv.RunKeepalives(ctx, loc, cfg, reg) }()
-	defer func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("RunKeepalives: %v", err)
-		}
-	}()
+	reg, stop := runKeepalives(t, srv, loc, cfg)
+	defer stop()
 
 	// Wait on the event: the silent binding leaves the table (bounded poll).
 	deadline := time.Now().Add(10 * time.Second)
@@ -132,5 +124,21 @@ func TestKeepaliveConfigValidate(t *testing.T) {
 				t.Fatalf("Validate() = %v, want error naming %q", err, tc.want)
 			}
 		})
+	}
+}
+
+// runKeepalives pings loc's bindings from srv until stop, which also
+// reports RunKeepalives' error; the registry has its metrics.
+func runKeepalives(t *testing.T, srv *proxytest.Server, loc *location.Table, cfg proxy.KeepaliveConfig) (*prometheus.Registry, func()) {
+	t.Helper()
+	reg := prometheus.NewRegistry()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- srv.RunKeepalives(ctx, loc, cfg, reg) }()
+	return reg, func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("RunKeepalives: %v", err)
+		}
 	}
 }
