@@ -23,6 +23,7 @@ func (s *Server) adapt(h Handler) sipgo.RequestHandler {
 		start := time.Now()
 		mi := methodIndex(req.Method)
 		s.m.requests[mi][transportIndex(req.Transport())].Inc()
+		s.m.trackTx(txServer, tx)
 		s.track.enter()
 
 		// 64·T1 is Timer B/F: nobody waits for an answer longer than that,

@@ -107,6 +107,7 @@ func (f *forwarder) send(req *sip.Request) {
 		f.s.log.Info("request not sent", "method", string(req.Method), "call_id", callID(req), "err", err)
 		return
 	}
+	f.s.m.trackTx(txClient, tx)
 	defer tx.Terminate()
 	for {
 		select {

@@ -83,6 +83,7 @@ func (f *forwarder) forwardOne(ctx context.Context, tx sip.ServerTransaction, re
 	if err != nil {
 		return &StatusError{Code: 503, Reason: "Service Unavailable", Err: fmt.Errorf("proxy: forward %s: %w", req.Method, err)}
 	}
+	f.s.m.trackTx(txClient, ctx2)
 	ctx2tx := ctx2
 	defer func() {
 		if req.Method != sip.INVITE {

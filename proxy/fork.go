@@ -249,6 +249,7 @@ func (r *forkRun) send(t target) (sip.ClientTransaction, *sip.Request, error) {
 	if err != nil {
 		return nil, fwd, fmt.Errorf("proxy: forward INVITE over %s: %w", t.transport, err)
 	}
+	f.s.m.trackTx(txClient, tx)
 	return tx, fwd, nil
 }
 

@@ -212,6 +212,7 @@ func (f *forwarder) probe(ctx context.Context, t *gwTarget, limit time.Duration)
 	if err != nil {
 		return false
 	}
+	f.s.m.trackTx(txClient, tx)
 	defer tx.Terminate()
 	for {
 		select {

@@ -100,6 +100,34 @@ type metrics struct {
 	timerC      prometheus.Counter
 	stray       [len(strayActions)]prometheus.Counter
 	bigTCP      [len(bigOutcomes)]prometheus.Counter
+	txActive    [len(txSides)]prometheus.Gauge
+}
+
+// txSides are the two kinds of SIP transaction the proxy keeps: the ones it
+// answers (server) and the ones it forwards or sends (client).
+var txSides = [...]string{"server", "client"}
+
+const (
+	txServer = iota
+	txClient
+)
+
+// terminator is a transaction that can report its end (sipgo's server and
+// client transactions).
+type terminator interface {
+	OnTerminate(sip.FnTxTerminate) bool
+}
+
+// trackTx counts tx in sipedge_proxy_transactions_active until it ends,
+// lingering included (sip.transaction_linger): what Kamailio's tm reports
+// as current transactions. A transaction that has already ended (or never
+// existed, as on the REGISTER fast path) is not counted.
+func (m *metrics) trackTx(side int, tx terminator) {
+	g := m.txActive[side]
+	g.Inc()
+	if !tx.OnTerminate(func(string, error) { g.Dec() }) {
+		g.Dec()
+	}
 }
 
 // strayActions are what became of a response no client transaction
@@ -203,9 +231,14 @@ func newMetrics(reg prometheus.Registerer, inflight func() float64) (*metrics, e
 		Help: "Requests near the UDP MTU to devices registered over UDP, by the transport that carried them.",
 	}, []string{"transport"})
 
+	txActive := prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "sipedge_proxy_transactions_active",
+		Help: "SIP transactions alive, finished ones still lingering for retransmissions included, by side (server: answered here; client: sent or forwarded).",
+	}, []string{"side"})
+
 	var errs []error
 	for _, c := range []prometheus.Collector{requests, responses, duration, panics, rejected, dropped, gauge,
-		callsActive, callsSetup, setupTime, branches, failovers, gatewayUp, timerC, stray, bigTCP} {
+		callsActive, callsSetup, setupTime, branches, failovers, gatewayUp, timerC, stray, bigTCP, txActive} {
 		if err := reg.Register(c); err != nil {
 			errs = append(errs, err)
 		}
@@ -221,6 +254,9 @@ func newMetrics(reg prometheus.Registerer, inflight func() float64) (*metrics, e
 	}
 	for i, o := range bigOutcomes {
 		m.bigTCP[i] = bigTCP.WithLabelValues(o)
+	}
+	for i, side := range txSides {
+		m.txActive[i] = txActive.WithLabelValues(side)
 	}
 	for i, o := range branchOutcomes {
 		m.branches[i] = branches.WithLabelValues(o)
