@@ -91,13 +91,7 @@ func largeSDP(n int) string {
 // listens on TCP; without a TCP listener it falls back to UDP while the
 // size allows; a small INVITE stays on UDP.
 func TestLargeInviteToUDPDeviceGoesOverTCP(t *testing.T) {
-	env := newCallEnv(t, envOpts{})
-	alice := env.phone(t, "TCP", "alice")
-	bob := proxytest.NewPhone(t, env.srv, "UDP", realm, "bob", "bob-secret", proxytest.WithTCPListener())
-	if err := bob.Register(ctxT(t)); err != nil {
-		t.Fatal(err)
-	}
-	carol := env.phone(t, "UDP", "carol")
+	env, alice, bob, carol := largeInviteEnv(t)
 
 	big := largeSDP(1500)
 	r := fullCall(t, alice, bob, "bob", big)
@@ -139,6 +133,20 @@ func TestLargeInviteToUDPDeviceGoesOverTCP(t *testing.T) {
 	waitIdle(t, env)
 }
 
+// largeInviteEnv: alice on TCP; bob registered over UDP and listening on
+// TCP at the same address; carol on UDP only.
+func largeInviteEnv(t *testing.T) (env *callEnv, alice, bob, carol *proxytest.Phone) {
+	t.Helper()
+	env = newCallEnv(t, envOpts{})
+	alice = env.phone(t, "TCP", "alice")
+	bob = proxytest.NewPhone(t, env.srv, "UDP", realm, "bob", "bob-secret", proxytest.WithTCPListener())
+	if err := bob.Register(ctxT(t)); err != nil {
+		t.Fatal(err)
+	}
+	carol = env.phone(t, "UDP", "carol")
+	return env, alice, bob, carol
+}
+
 // With sipgo's UDP limit raised as the daemon raises it (so that UDP-only
 // phones get large requests at all), the switch to TCP still happens at
 // RFC 3261's 1300 bytes, and a phone without TCP gets the whole request
@@ -147,13 +155,7 @@ func TestLargeInviteWithRaisedUDPLimit(t *testing.T) {
 	saved := sip.UDPMTUSize
 	sip.UDPMTUSize = 65000
 	t.Cleanup(func() { sip.UDPMTUSize = saved })
-	env := newCallEnv(t, envOpts{})
-	alice := env.phone(t, "TCP", "alice")
-	bob := proxytest.NewPhone(t, env.srv, "UDP", realm, "bob", "bob-secret", proxytest.WithTCPListener())
-	if err := bob.Register(ctxT(t)); err != nil {
-		t.Fatal(err)
-	}
-	carol := env.phone(t, "UDP", "carol")
+	env, alice, bob, carol := largeInviteEnv(t)
 	big := largeSDP(3000)
 	if r := fullCall(t, alice, bob, "bob", big); r.invite.Transport() != "TCP" {
 		t.Errorf("large INVITE reached bob over %s, want TCP", r.invite.Transport())

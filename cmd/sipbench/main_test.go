@@ -45,19 +45,12 @@ func TestFlagsRefused(t *testing.T) {
 // sipbench against the trivial responder, end to end: JSON on stdout,
 // progress on stderr, every registration through.
 func TestRunAgainstResponder(t *testing.T) {
-	r, err := bench.NewResponder("127.0.0.1:0", 2)
-	if err != nil {
-		t.Fatal(err)
-	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	srvCtx, stop := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	go func() { done <- r.Serve(srvCtx) }()
-	defer func() { stop(); <-done }()
+	r := startResponder(t, ctx)
 
 	var out, errOut bytes.Buffer
-	err = run(ctx, []string{"-target", r.Addr().String(), "-realm", "bench.test", "-users", "user%06d", "-password", "secret%06d",
+	err := run(ctx, []string{"-target", r.Addr().String(), "-realm", "bench.test", "-users", "user%06d", "-password", "secret%06d",
 		"-n", "20", "-rate", "200", "-max", "50", "-duration", "5s", "-json", "-refresh"}, &out, &errOut)
 	if err != nil {
 		t.Fatalf("%v\n%s", err, errOut.String())
@@ -78,19 +71,12 @@ func TestRunAgainstResponder(t *testing.T) {
 // first (not measured), then every call completes; the JSON keeps the
 // field names scripts read.
 func TestCallAgainstResponder(t *testing.T) {
-	r, err := bench.NewResponder("127.0.0.1:0", 2)
-	if err != nil {
-		t.Fatal(err)
-	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	srvCtx, stop := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	go func() { done <- r.Serve(srvCtx) }()
-	defer func() { stop(); <-done }()
+	r := startResponder(t, ctx)
 
 	var out, errOut bytes.Buffer
-	err = run(ctx, []string{"-scenario", "call", "-target", r.Addr().String(), "-realm", "bench.test", "-users", "user%06d", "-password", "secret%06d",
+	err := run(ctx, []string{"-scenario", "call", "-target", r.Addr().String(), "-realm", "bench.test", "-users", "user%06d", "-password", "secret%06d",
 		"-n", "20", "-rate", "200", "-max", "40", "-duration", "5s", "-json", "-quiet", "-sockets", "2"}, &out, &errOut)
 	if err != nil {
 		t.Fatalf("%v\n%s", err, errOut.String())
@@ -114,4 +100,18 @@ func TestCallAgainstResponder(t *testing.T) {
 	if !strings.Contains(errOut.String(), "warm-up: 10 of 10 callees registered") {
 		t.Errorf("stderr lacks the warm-up line:\n%s", errOut.String())
 	}
+}
+
+// startResponder runs the trivial responder until the test ends.
+func startResponder(t *testing.T, ctx context.Context) *bench.Responder {
+	t.Helper()
+	r, err := bench.NewResponder("127.0.0.1:0", 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srvCtx, stop := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- r.Serve(srvCtx) }()
+	t.Cleanup(func() { stop(); <-done })
+	return r
 }
