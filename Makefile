@@ -3,7 +3,7 @@ GO      ?= go
 PKGS    ?= ./...
 FUZZTIME ?= 10s
 
-.PHONY: run build test race lint fuzz interop bench soak cover tidy-check
+.PHONY: run build test race lint fuzz interop bench soak storm cover tidy-check
 
 run:
 	$(GO) run ./cmd/sipedge
@@ -50,6 +50,12 @@ bench:
 # minutes (SOAK_SECONDS), sampling heap, goroutines and RSS.
 soak:
 	./bench/soak.sh
+
+# storm: 100,000 phones (STORM_DEVICES) imported with `sipedge import`,
+# registered, sipedge restarted, then all re-register within a minute
+# (STORM_WINDOW) and again at twice that rate; prints a Markdown table.
+storm:
+	./bench/storm.sh
 
 cover:
 	$(GO) test -coverprofile=cover.out $(PKGS) && $(GO) tool cover -func=cover.out | tail -1
