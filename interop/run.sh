@@ -59,4 +59,9 @@ grep -E 'Successful call|Failed call' "$work/sipp.out" | tail -2 || true
 count=$(call "http://$api/v2/accounts/$acct_id/registrations/count")
 echo "interop: registrations/count -> $count"
 grep -q "\"count\":$((10#$N))[,}]" <<<"$count" || { echo "interop: expected $N registrations"; exit 1; }
+# SIPp's REGISTERs are the common shape: the raw path answers the 401 and
+# the 200 of every registration itself.
+raw=$(curl -sS --max-time 10 "http://$api/metrics" | awk '$1 == "sipedge_proxy_register_raw_total{outcome=\"answered\"}" {print $2}')
+echo "interop: raw path answered ${raw:-0} REGISTERs"
+[ "${raw:-0}" -ge $((2 * 10#$N)) ] || { echo "interop: expected the raw path to answer at least $((2 * 10#$N))"; exit 1; }
 echo "interop: 1 passed, 0 failed"

@@ -60,6 +60,11 @@ type Config struct {
 	// SIP transaction (stateless, as RFC 3261 allows a registrar): same
 	// registrar, same answers, a fraction of the CPU and memory.
 	RegisterFastPath bool `yaml:"register_fast_path"`
+	// RegisterRawPath, on top of the fast path, answers the common UDP
+	// REGISTERs (401 challenge, 200 for good credentials) on the datagram's
+	// bytes without building a sipgo message (rawreg.go); everything else
+	// still takes the fast path.
+	RegisterRawPath bool `yaml:"register_raw_path"`
 	// SilentScanners drops, without answer, requests whose User-Agent names
 	// a known scanner (scanner.go).
 	SilentScanners bool `yaml:"silent_scanners"`
@@ -89,6 +94,7 @@ func Default() Config {
 		TransactionLinger: 5 * time.Second,
 		Flood:             DefaultFlood(),
 		RegisterFastPath:  true,
+		RegisterRawPath:   true,
 	}
 }
 

@@ -3,10 +3,8 @@ package proxy
 import (
 	"bytes"
 	"context"
-	"encoding/binary"
 	"errors"
 	"fmt"
-	"hash/fnv"
 	"net"
 	"runtime/debug"
 	"strconv"
@@ -131,6 +129,9 @@ func (s *Server) fastRegister(p sip.TransportReadProps, data []byte) (taken bool
 			taken = true
 		}
 	}()
+	if s.rawRegister(fc, raddr, data) {
+		return true
+	}
 	msg, err := f.parser.ParseSIP(data)
 	if err != nil {
 		// sipgo parses it again and drops it with its own (rate-limited)
@@ -212,27 +213,22 @@ func stableToTag(res *sip.Response) {
 	if to == nil || res.StatusCode < 101 {
 		return
 	}
-	h := fnv.New64a()
+	var callID, fromTag, branch string
+	var seq uint32
 	if c := res.CallID(); c != nil {
-		h.Write([]byte(c.Value()))
+		callID = c.Value()
 	}
 	if c := res.CSeq(); c != nil {
-		var b [8]byte
-		binary.BigEndian.PutUint64(b[:], uint64(c.SeqNo))
-		h.Write(b[:])
+		seq = c.SeqNo
 	}
 	if f := res.From(); f != nil {
-		if tag, ok := f.Params.Get("tag"); ok {
-			h.Write([]byte(tag))
-		}
+		fromTag, _ = f.Params.Get("tag")
 	}
 	if v := res.Via(); v != nil {
-		if br, ok := v.Params.Get("branch"); ok {
-			h.Write([]byte(br))
-		}
+		branch, _ = v.Params.Get("branch")
 	}
 	var out [16]byte
-	to.Params.Add("tag", string(strconv.AppendUint(out[:0], h.Sum64(), 36)))
+	to.Params.Add("tag", string(strconv.AppendUint(out[:0], stableTag(callID, seq, fromTag, branch), 36)))
 }
 
 // Acks implements sip.ServerTransaction; a REGISTER has none.

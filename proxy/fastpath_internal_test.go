@@ -24,6 +24,12 @@ const fastRealm = "acme.example.com"
 // a test can call the read filter itself and read the answer off a socket.
 func fastServer(tb testing.TB, fast bool) (*Server, *net.UDPConn) {
 	tb.Helper()
+	return fastServerWith(tb, func(c *Config) { c.RegisterFastPath = fast })
+}
+
+// fastServerWith is fastServer with the proxy config tuned by mutate.
+func fastServerWith(tb testing.TB, mutate func(*Config)) (*Server, *net.UDPConn) {
+	tb.Helper()
 	store, err := devices.Open(devices.Options{Path: tb.TempDir() + "/sipedge.db"})
 	if err != nil {
 		tb.Fatal(err)
@@ -47,7 +53,7 @@ func fastServer(tb testing.TB, fast bool) (*Server, *net.UDPConn) {
 	}
 	cfg := Default()
 	cfg.Listen = "127.0.0.1:0"
-	cfg.RegisterFastPath = fast
+	mutate(&cfg)
 	s, err := New(cfg, reg, nil, nil)
 	if err != nil {
 		tb.Fatal(err)
@@ -191,11 +197,21 @@ func FuzzFastPath(f *testing.F) {
 }
 
 // BenchmarkFastRegister is one digest registration refresh through the fast
-// path, socket write included: read filter, parse, chain, registrar, 200
-// written to the source. Compare with registrar's BenchmarkHandleRegister
-// (the registrar alone, same request shape).
+// path, socket write included: read filter, parse, registrar, 200 written
+// to the source; "raw" on the datagram's bytes (rawreg.go), "parsed" with
+// sipgo's message and the chain. Compare with registrar's
+// BenchmarkHandleRegister (the registrar alone, same request shape).
 func BenchmarkFastRegister(b *testing.B) {
-	s, c := fastServer(b, true)
+	for _, raw := range []bool{true, false} {
+		name := map[bool]string{true: "raw", false: "parsed"}[raw]
+		b.Run(name, func(b *testing.B) {
+			benchFastRegister(b, func(c *Config) { c.RegisterRawPath = raw })
+		})
+	}
+}
+
+func benchFastRegister(b *testing.B, mutate func(*Config)) {
+	s, c := fastServerWith(b, mutate)
 	buf := make([]byte, 65535)
 	props := s.props("UDP", c)
 	const users = 100

@@ -93,7 +93,8 @@ func authorize(t *testing.T, res *sip.Response, pass string) string {
 	return authorizeN(t, res, pass, 1)
 }
 
-// authorizeN is authorize with nonce count nc.
+// authorizeN is authorize with nonce count nc; nc 0 answers RFC 2069
+// style, without qop.
 func authorizeN(t *testing.T, res *sip.Response, pass string, nc int) string {
 	t.Helper()
 	for _, h := range res.GetHeaders("WWW-Authenticate") {
@@ -103,6 +104,9 @@ func authorizeN(t *testing.T, res *sip.Response, pass string, nc int) string {
 		}
 		if chal.Algorithm != "MD5" {
 			continue
+		}
+		if nc == 0 {
+			chal.QOP = nil
 		}
 		cred, err := digest.Digest(chal, digest.Options{Method: "REGISTER", URI: "sip:" + realm,
 			Username: "alice", Password: pass, Count: nc})

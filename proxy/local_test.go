@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -26,6 +27,11 @@ func serve(t *testing.T, s *Server) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- s.Serve(ctx) }()
+	// Serve may be called once: wait until this call is the one, so a
+	// test's own second call cannot win the race and serve instead.
+	for !s.serving.Load() {
+		runtime.Gosched()
+	}
 	t.Cleanup(func() {
 		cancel()
 		if err := <-done; err != nil {

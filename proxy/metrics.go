@@ -101,7 +101,19 @@ type metrics struct {
 	stray       [len(strayActions)]prometheus.Counter
 	bigTCP      [len(bigOutcomes)]prometheus.Counter
 	txActive    [len(txSides)]prometheus.Gauge
+	raw         [len(rawOutcomes)]prometheus.Counter
 }
+
+// rawOutcomes are what became of a UDP REGISTER on the raw path
+// (rawreg.go): answered there, or left to the full path because the reader
+// or the registrar did not take it.
+var rawOutcomes = [...]string{"answered", "declined_reader", "declined_registrar"}
+
+const (
+	rawAnswered = iota
+	rawDeclinedReader
+	rawDeclinedRegistrar
+)
 
 // txSides are the two kinds of SIP transaction the proxy keeps: the ones it
 // answers (server) and the ones it forwards or sends (client).
@@ -236,9 +248,14 @@ func newMetrics(reg prometheus.Registerer, inflight func() float64) (*metrics, e
 		Help: "SIP transactions alive, finished ones still lingering for retransmissions included, by side (server: answered here; client: sent or forwarded).",
 	}, []string{"side"})
 
+	raw := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "sipedge_proxy_register_raw_total",
+		Help: "UDP REGISTERs on the raw path: answered there, or declined to the full path by the reader or the registrar.",
+	}, []string{"outcome"})
+
 	var errs []error
 	for _, c := range []prometheus.Collector{requests, responses, duration, panics, rejected, dropped, gauge,
-		callsActive, callsSetup, setupTime, branches, failovers, gatewayUp, timerC, stray, bigTCP, txActive} {
+		callsActive, callsSetup, setupTime, branches, failovers, gatewayUp, timerC, stray, bigTCP, txActive, raw} {
 		if err := reg.Register(c); err != nil {
 			errs = append(errs, err)
 		}
@@ -257,6 +274,9 @@ func newMetrics(reg prometheus.Registerer, inflight func() float64) (*metrics, e
 	}
 	for i, side := range txSides {
 		m.txActive[i] = txActive.WithLabelValues(side)
+	}
+	for i, o := range rawOutcomes {
+		m.raw[i] = raw.WithLabelValues(o)
 	}
 	for i, o := range branchOutcomes {
 		m.branches[i] = branches.WithLabelValues(o)

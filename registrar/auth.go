@@ -180,24 +180,29 @@ func (s *Service) challenge(req *sip.Request, src Source, realm string, stale, p
 	res := s.respond(req, src, code, reason)
 	nonce := s.minter.nonce(realm, s.now().Unix())
 	opaque := s.minter.opaque(realm)
+	var buf [256]byte
 	for _, alg := range s.algs {
-		var b strings.Builder
-		b.Grow(96 + len(realm) + len(nonce) + len(opaque))
-		b.WriteString(`Digest realm="`)
-		b.WriteString(realm)
-		b.WriteString(`", nonce="`)
-		b.WriteString(nonce)
-		b.WriteString(`", opaque="`)
-		b.WriteString(opaque)
-		b.WriteString(`", algorithm=`)
-		b.WriteString(alg.String())
-		b.WriteString(`, qop="auth"`)
-		if stale {
-			b.WriteString(`, stale=true`)
-		}
-		res.AppendHeader(sip.NewHeader(hname, b.String()))
+		res.AppendHeader(sip.NewHeader(hname, string(appendChallenge(buf[:0], realm, nonce, opaque, alg, stale))))
 	}
 	return res
+}
+
+// appendChallenge appends one Digest challenge value. Everything in it but
+// the nonce's timestamp depends only on the realm.
+func appendChallenge(dst []byte, realm, nonce, opaque string, alg digestAlg, stale bool) []byte {
+	dst = append(dst, `Digest realm="`...)
+	dst = append(dst, realm...)
+	dst = append(dst, `", nonce="`...)
+	dst = append(dst, nonce...)
+	dst = append(dst, `", opaque="`...)
+	dst = append(dst, opaque...)
+	dst = append(dst, `", algorithm=`...)
+	dst = append(dst, alg.String()...)
+	dst = append(dst, `, qop="auth"`...)
+	if stale {
+		dst = append(dst, `, stale=true`...)
+	}
+	return dst
 }
 
 // validRealm accepts host names and IP literals only: the realm is echoed

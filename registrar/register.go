@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/emiago/sipgo/sip"
+	"github.com/sipedge/sipedge/devices"
 	"github.com/sipedge/sipedge/location"
 )
 
@@ -123,65 +124,26 @@ func (s *Service) handleRegister(req *sip.Request, src Source) (*sip.Response, r
 			s.loc.Remove(aor)
 			return s.ok(req, src, nil, nil, now), resRemoved
 		}
-		if ch.Address.Scheme != "sip" && ch.Address.Scheme != "sips" || ch.Address.Host == "" {
+		p, code := s.contactPending(ch, hdrExpires, dev)
+		switch code {
+		case 400:
 			return s.respond(req, src, 400, "Bad Request"), resBadRequest
-		}
-		exp := hdrExpires
-		if v, ok := ch.Params.Get("expires"); ok {
-			n, ok := parseExpires(v)
-			if !ok {
-				return s.respond(req, src, 400, "Bad Request"), resBadRequest
-			}
-			exp = n
-		}
-		if exp < 0 {
-			exp = s.cfg.DefaultExpires
-			if dev.ExpireSeconds > 0 {
-				exp = dev.ExpireSeconds
-			}
-		}
-		if exp != 0 && exp < s.cfg.MinExpires {
+		case 423:
 			res := s.respond(req, src, 423, "Interval Too Brief")
 			res.AppendHeader(sip.NewHeader("Min-Expires", strconv.Itoa(s.cfg.MinExpires)))
 			return res, resTooBrief
 		}
-		exp = min(exp, s.cfg.MaxExpires)
-		p := pending{hdr: ch, orig: ch.Value(), expires: exp}
-		if hasCtl(p.orig) {
-			return s.respond(req, src, 400, "Bad Request"), resBadRequest
-		}
 		pend = append(pend, p)
 	}
 
-	base := location.Binding{
-		Source:    src.Addr,
-		Local:     src.Local,
-		Transport: src.Transport,
-		Updated:   now,
-		CallID:    callID.Value(),
-		CSeq:      cseq.SeqNo,
-		AccountID: dev.AccountID,
-		DeviceID:  dev.ID,
-		Username:  to.Address.User,
-		Realm:     realm,
+	ua := ""
+	if h := req.GetHeader("User-Agent"); h != nil {
+		ua = h.Value()
 	}
-	if ua := req.GetHeader("User-Agent"); ua != nil {
-		base.UserAgent = ua.Value()
-	}
-
-	var (
-		outcome regOutcome
-		final   []location.Binding
-	)
-	var before []location.Binding // for register_overwrite_notify (notify.go)
-	s.loc.Update(aor, func(cur []location.Binding) []location.Binding {
-		if dev.RegisterOverwriteNotify && s.onOverwrite.Load() != nil {
-			before = append(before[:0], cur...)
-		}
-		outcome, cur = s.apply(cur, pend, &base)
-		final = append(final[:0], cur...)
-		return cur
-	})
+	outcome, final := s.bind(&bindRequest{
+		dev: dev, aor: aor, realm: realm, user: to.Address.User,
+		callID: callID.Value(), cseq: cseq.SeqNo, userAgent: ua, pend: pend,
+	}, src, now)
 	switch outcome {
 	case regOutOfOrder:
 		// RFC 3261 §10.3 step 7: an older CSeq on the same Call-ID fails.
@@ -189,7 +151,6 @@ func (s *Service) handleRegister(req *sip.Request, src Source) (*sip.Response, r
 	case regRetransmission:
 		return s.ok(req, src, final, pend, now), resOK
 	}
-	s.overwritten(before, final, pend, dev)
 	allZero := true
 	for i := range pend {
 		if pend[i].expires != 0 {
@@ -200,6 +161,88 @@ func (s *Service) handleRegister(req *sip.Request, src Source) (*sip.Response, r
 		return s.ok(req, src, final, pend, now), resRemoved
 	}
 	return s.ok(req, src, final, pend, now), resOK
+}
+
+// contactPending checks one (non-wildcard) Contact and works out its
+// lifetime from its expires parameter, the Expires header (hdrExpires, -1
+// when absent), the device's expire_seconds and the defaults. code is 0
+// when the contact is fine, else the answer: 400 or 423.
+func (s *Service) contactPending(ch *sip.ContactHeader, hdrExpires int, dev *devices.Device) (p pending, code int) {
+	if ch.Address.Scheme != "sip" && ch.Address.Scheme != "sips" || ch.Address.Host == "" {
+		return p, 400
+	}
+	exp := hdrExpires
+	if v, ok := ch.Params.Get("expires"); ok {
+		n, ok := parseExpires(v)
+		if !ok {
+			return p, 400
+		}
+		exp = n
+	}
+	if exp < 0 {
+		exp = s.cfg.DefaultExpires
+		if dev.ExpireSeconds > 0 {
+			exp = dev.ExpireSeconds
+		}
+	}
+	if exp != 0 && exp < s.cfg.MinExpires {
+		return p, 423
+	}
+	p = pending{hdr: ch, orig: ch.Value(), expires: min(exp, s.cfg.MaxExpires)}
+	if hasCtl(p.orig) {
+		return p, 400
+	}
+	return p, 0
+}
+
+// bindRequest is an authenticated REGISTER's part in the binding step.
+type bindRequest struct {
+	dev               *devices.Device
+	aor, realm, user  string
+	callID, userAgent string
+	cseq              uint32
+	pend              []pending
+}
+
+// bind applies the request's contacts to the AOR's bindings and returns
+// what it did and the bindings after it. The strings of r are copied into
+// one allocation before they are stored, so a caller may pass views into a
+// datagram it reuses.
+func (s *Service) bind(r *bindRequest, src Source, now time.Time) (regOutcome, []location.Binding) {
+	own := strings.Clone(r.callID + r.user + r.realm + r.userAgent)
+	callID, own := own[:len(r.callID)], own[len(r.callID):]
+	user, own := own[:len(r.user)], own[len(r.user):]
+	realm, ua := own[:len(r.realm)], own[len(r.realm):]
+	base := location.Binding{
+		Source:    src.Addr,
+		Local:     src.Local,
+		Transport: src.Transport,
+		Updated:   now,
+		CallID:    callID,
+		CSeq:      r.cseq,
+		AccountID: r.dev.AccountID,
+		DeviceID:  r.dev.ID,
+		Username:  user,
+		Realm:     realm,
+		UserAgent: ua,
+	}
+	var (
+		outcome regOutcome
+		final   []location.Binding
+		before  []location.Binding // for register_overwrite_notify (notify.go)
+	)
+	s.loc.Update(r.aor, func(cur []location.Binding) []location.Binding {
+		if r.dev.RegisterOverwriteNotify && s.onOverwrite.Load() != nil {
+			before = append(before[:0], cur...)
+		}
+		outcome, cur = s.apply(cur, r.pend, &base)
+		final = append(final[:0], cur...)
+		return cur
+	})
+	if outcome == regApplied {
+		s.overwritten(before, final, r.pend, r.dev)
+	}
+	return outcome, final
 }
 
 // apply merges the request's contacts into an AOR's bindings. It runs under
@@ -337,29 +380,45 @@ func (s *Service) ok(req *sip.Request, src Source, bindings []location.Binding, 
 	res := s.respond(req, src, 200, "OK")
 	for i := range bindings {
 		b := &bindings[i]
-		remaining := int((b.Expires.Sub(now) + time.Second/2) / time.Second)
+		remaining := remainingSeconds(b, now)
 		if remaining <= 0 {
 			continue
 		}
-		var ch *sip.ContactHeader
-		for pi := range pend {
-			if pend[pi].orig == b.OriginalContact {
-				ch = pend[pi].hdr.Clone()
-				break
-			}
-		}
+		ch := contactHeader(b, pend, remaining)
 		if ch == nil {
-			ch = &sip.ContactHeader{}
-			if _, err := sip.ParseAddressValue(b.OriginalContact, &ch.Address, &ch.Params); err != nil {
-				continue
-			}
+			continue
 		}
-		if ch.Params == nil {
-			ch.Params = sip.NewParams()
-		}
-		ch.Params.Add("expires", strconv.Itoa(remaining))
 		res.AppendHeader(ch)
 	}
 	res.AppendHeader(sip.NewHeader("Date", now.UTC().Format(dateLayout)))
 	return res
+}
+
+// contactHeader is a binding as the 200 lists it: the request's own
+// Contact when it made the binding, else the stored one, with
+// expires=remaining. nil when the stored contact no longer parses.
+func contactHeader(b *location.Binding, pend []pending, remaining int) *sip.ContactHeader {
+	var ch *sip.ContactHeader
+	for pi := range pend {
+		if pend[pi].orig == b.OriginalContact {
+			ch = pend[pi].hdr.Clone()
+			break
+		}
+	}
+	if ch == nil {
+		ch = &sip.ContactHeader{}
+		if _, err := sip.ParseAddressValue(b.OriginalContact, &ch.Address, &ch.Params); err != nil {
+			return nil
+		}
+	}
+	if ch.Params == nil {
+		ch.Params = sip.NewParams()
+	}
+	ch.Params.Add("expires", strconv.Itoa(remaining))
+	return ch
+}
+
+// remainingSeconds is a binding's lifetime left, rounded to the second.
+func remainingSeconds(b *location.Binding, now time.Time) int {
+	return int((b.Expires.Sub(now) + time.Second/2) / time.Second)
 }
