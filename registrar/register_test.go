@@ -302,7 +302,7 @@ func TestChallengeIndistinguishable(t *testing.T) {
 		headers []string
 	}
 	// Nonces are unique per challenge; their format is checked elsewhere.
-	nonceRe := regexp.MustCompile(`nonce="[A-Za-z0-9_-]{38}"`)
+	nonceRe := regexp.MustCompile(`nonce="[A-Za-z0-9_-]{43}"`)
 	shape := func(res *sip.Response) answer {
 		a := answer{code: res.StatusCode, reason: res.Reason}
 		for _, v := range headerValues(res, "WWW-Authenticate") {
