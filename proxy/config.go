@@ -65,6 +65,10 @@ type Config struct {
 	// bytes without building a sipgo message (rawreg.go); everything else
 	// still takes the fast path.
 	RegisterRawPath bool `yaml:"register_raw_path"`
+	// UDPBatch is how many datagrams one recvmmsg reads from the UDP
+	// listener, and how many raw REGISTER answers one sendmmsg sends
+	// (udpbatch.go); 0 or 1 reads and writes one at a time.
+	UDPBatch int `yaml:"udp_batch"`
 	// SilentScanners drops, without answer, requests whose User-Agent names
 	// a known scanner (scanner.go).
 	SilentScanners bool `yaml:"silent_scanners"`
@@ -95,6 +99,7 @@ func Default() Config {
 		Flood:             DefaultFlood(),
 		RegisterFastPath:  true,
 		RegisterRawPath:   true,
+		UDPBatch:          16,
 	}
 }
 
@@ -116,6 +121,10 @@ func (c Config) Validate() error {
 		if _, _, err := splitAdvertise(c.Advertise); err != nil {
 			return fmt.Errorf("sip.advertise: %w", err)
 		}
+	}
+	if c.UDPBatch < 0 || c.UDPBatch > 1024 {
+		// Each slot holds a 64 KiB read buffer.
+		return fmt.Errorf("sip.udp_batch: %d is outside 0-1024", c.UDPBatch)
 	}
 	if strings.ContainsAny(c.UserAgent, "\r\n\x00") {
 		return errors.New("sip.user_agent: must not contain CR, LF or NUL")

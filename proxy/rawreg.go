@@ -176,7 +176,7 @@ func parseRawRegister(msg string, r *rawReq, lim *LimitsConfig) bool {
 			break
 		}
 		line, rest = rest[:eol], rest[eol+2:]
-		if strings.ContainsAny(line, "\r\n") || line[0] == ' ' || line[0] == '\t' {
+		if strings.IndexByte(line, '\n') >= 0 || strings.IndexByte(line, '\r') >= 0 || line[0] == ' ' || line[0] == '\t' {
 			// A bare CR or LF, or a folded continuation line.
 			return false
 		}
@@ -647,7 +647,9 @@ func (s *Server) rawRegister(fc *fastConn, raddr *net.UDPAddr, data []byte) bool
 	mi := methodIndex(sip.REGISTER)
 	s.m.requests[mi][0].Inc() // transportNames[0] is UDP
 	s.m.response(mi, code)
-	if _, err := fc.pc.WriteTo(b.out, raddr); err != nil {
+	if bc, ok := fc.pc.(*batchConn); ok {
+		bc.queue(b.out, raddr)
+	} else if _, err := fc.pc.WriteTo(b.out, raddr); err != nil {
 		s.log.Debug("sip register answer not sent", "dst", raddr.String(), "err", err)
 	}
 	s.m.duration[mi].Observe(time.Since(start).Seconds())

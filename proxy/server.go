@@ -194,10 +194,17 @@ func (s *Server) Serve(ctx context.Context) error {
 	pc, ln, udpAddr, tcpAddr := s.udp, s.tcp, s.udpAddr, s.tcpAddr
 	s.mu.Unlock()
 
+	// sipgo reads through upc: batched when asked for, with the fast path
+	// answering on the same batches.
+	upc := pc
+	if uc, ok := pc.(*net.UDPConn); ok && s.cfg.UDPBatch > 1 {
+		upc = newBatchConn(uc, s.cfg.UDPBatch, s.log)
+		s.fastListen(upc)
+	}
 	var stopping atomic.Bool
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error {
-		err := s.srv.ServeUDP(pc)
+		err := s.srv.ServeUDP(upc)
 		if stopping.Load() {
 			return nil
 		}

@@ -57,6 +57,15 @@ func (l *limiter) banned(key string) bool {
 	return true
 }
 
+// quiet reports whether no pair has failures or a ban: then banned is
+// false and succeed a no-op for every key, and the hot path need not even
+// build one.
+func (l *limiter) quiet() bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.failures.Len() == 0 && l.bans.Len() == 0
+}
+
 // fail records one failure and reports whether it banned the pair.
 func (l *limiter) fail(key, user, realm string, ip netip.Addr) (bannedNow bool, failures int) {
 	now := l.now()

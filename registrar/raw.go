@@ -69,9 +69,13 @@ func (s *Service) registerRaw(r *RawRegister, src Source, hdr []byte) (int, []by
 	}
 	realm := lowerASCII(r.ToHost)
 	lowUser := lowerASCII(user)
-	key := pairKey(lowUser+"@"+realm, ip)
-	if s.limiter.banned(key) {
-		return rawDecline, hdr, 0
+	// Most of the time nobody is failing or banned: no key to build.
+	key := ""
+	if !s.limiter.quiet() {
+		key = pairKey(lowUser+"@"+realm, ip)
+		if s.limiter.banned(key) {
+			return rawDecline, hdr, 0
+		}
 	}
 	now := s.now()
 	if r.Authorization == "" {
@@ -149,7 +153,9 @@ func (s *Service) registerRaw(r *RawRegister, src Source, hdr []byte) (int, []by
 		// path tells which.
 		return rawDecline, hdr, 0
 	}
-	s.limiter.succeed(key)
+	if key != "" {
+		s.limiter.succeed(key)
+	}
 	pend := [1]pending{p}
 	outcome, final := s.bind(&bindRequest{
 		dev: dev, aor: lowUser + "@" + realm, realm: realm, user: user,
@@ -163,6 +169,16 @@ func (s *Service) registerRaw(r *RawRegister, src Source, hdr []byte) (int, []by
 		b := &final[i]
 		remaining := remainingSeconds(b, now)
 		if remaining <= 0 {
+			continue
+		}
+		if b.OriginalContact == p.orig && !p.hdr.Params.Has("expires") {
+			// The request's own contact, as sipgo would render it with
+			// expires added (appended, there being none to replace).
+			hdr = append(hdr, "Contact: "...)
+			hdr = append(hdr, p.orig...)
+			hdr = append(hdr, ";expires="...)
+			hdr = strconv.AppendInt(hdr, int64(remaining), 10)
+			hdr = append(hdr, "\r\n"...)
 			continue
 		}
 		if ch := contactHeader(b, pend[:], remaining); ch != nil {

@@ -188,7 +188,7 @@ func (s *Service) contactPending(ch *sip.ContactHeader, hdrExpires int, dev *dev
 	if exp != 0 && exp < s.cfg.MinExpires {
 		return p, 423
 	}
-	p = pending{hdr: ch, orig: ch.Value(), expires: min(exp, s.cfg.MaxExpires)}
+	p = pending{hdr: ch, orig: contactValue(ch), expires: min(exp, s.cfg.MaxExpires)}
 	if hasCtl(p.orig) {
 		return p, 400
 	}
@@ -209,7 +209,14 @@ type bindRequest struct {
 // one allocation before they are stored, so a caller may pass views into a
 // datagram it reuses.
 func (s *Service) bind(r *bindRequest, src Source, now time.Time) (regOutcome, []location.Binding) {
-	own := strings.Clone(r.callID + r.user + r.realm + r.userAgent)
+	// One allocation for the four, copied: the caller's may be views.
+	var sb strings.Builder
+	sb.Grow(len(r.callID) + len(r.user) + len(r.realm) + len(r.userAgent))
+	sb.WriteString(r.callID)
+	sb.WriteString(r.user)
+	sb.WriteString(r.realm)
+	sb.WriteString(r.userAgent)
+	own := sb.String()
 	callID, own := own[:len(r.callID)], own[len(r.callID):]
 	user, own := own[:len(r.user)], own[len(r.user):]
 	realm, ua := own[:len(r.realm)], own[len(r.realm):]
@@ -421,4 +428,13 @@ func contactHeader(b *location.Binding, pend []pending, remaining int) *sip.Cont
 // remainingSeconds is a binding's lifetime left, rounded to the second.
 func remainingSeconds(b *location.Binding, now time.Time) int {
 	return int((b.Expires.Sub(now) + time.Second/2) / time.Second)
+}
+
+// contactValue is ch.Value() in one allocation (sipgo's grows a builder
+// several times for a contact with parameters).
+func contactValue(ch *sip.ContactHeader) string {
+	var buf [256]byte
+	w := appender{buf[:0]}
+	ch.StringWrite(&w) // "Contact: " and the value
+	return string(w.b[len("Contact: "):])
 }
