@@ -29,8 +29,8 @@
 #   result in), BENCH_SIPBENCH (a sipbench binary to use instead of building
 #   ./cmd/sipbench), KEEP=1 (keep the work directory).
 #   REGISTER: BENCH_RATE (5000/s), BENCH_SECONDS (10), BENCH_STEP_FROM/BY/TO
-#   (4000/2000/40000), BENCH_STEP_SECONDS (5), BENCH_SIPP_RATES
-#   ("4000 6000 … 16000").
+#   (4000/2000/70000), BENCH_STEP_SECONDS (5), BENCH_SIPP_RATES
+#   ("4000 6000 … 20000").
 #   Calls: BENCH_CALL_RATE (500/s), BENCH_CALL_STEP_FROM/BY/TO
 #   (500/500/10000), BENCH_SIPP_CALL_RATES ("250 500 … 3000").
 #   Memory: BENCH_BINDINGS (10000; 0 skips), BENCH_BIND_RATE (2000/s),
@@ -47,9 +47,9 @@ RATE=${BENCH_RATE:-5000}
 SECS=${BENCH_SECONDS:-10}
 STEP_FROM=${BENCH_STEP_FROM:-4000}
 STEP_BY=${BENCH_STEP_BY:-2000}
-STEP_TO=${BENCH_STEP_TO:-40000}
+STEP_TO=${BENCH_STEP_TO:-70000}
 STEP_SECS=${BENCH_STEP_SECONDS:-5}
-SIPP_RATES=${BENCH_SIPP_RATES:-"4000 6000 8000 10000 12000 14000 16000"}
+SIPP_RATES=${BENCH_SIPP_RATES:-"4000 6000 8000 10000 12000 14000 16000 18000 20000"}
 CALL_RATE=${BENCH_CALL_RATE:-500}
 CALL_STEP_FROM=${BENCH_CALL_STEP_FROM:-500}
 CALL_STEP_BY=${BENCH_CALL_STEP_BY:-500}
@@ -185,6 +185,11 @@ sipbench() { # addr args…
     -quiet -json "${@:2}"
 }
 sipp_port() { echo $((20000 + RANDOM % 10000)); }
+# SIPp reads everything on one UDP socket in one thread: with the kernel's
+# default 208 KiB buffer it loses answers that arrive in a burst (counted
+# in /proc/net/snmp RcvbufErrors) and retransmits; 4 MiB for every SIPp, for
+# both servers (net.core.rmem_max caps it).
+SIPP_BUF=(-buff_size 4194304)
 sipp_stats() { # stat.csv -> "ok failed retrans current", from the last line, by column name
   [ -s "$1" ] || { echo 0 0 0 0; return; }
   awk -F';' 'NR == 1 {for (i = 1; i <= NF; i++) c[$i] = i; next} {split($0, l, ";")}
@@ -244,7 +249,7 @@ register_callees() { # server port -> the callees bind to the UAS's port (sipben
   mkdir -p "$dir"
   rm -f "$dir/stat.csv"
   (cd "$dir" && taskset -c "$GEN_CPU" sipp -sf "$work/register.xml" -inf "$work/callees.csv" -m "$HALF" -r 2000 -l 30000 \
-    -i 127.0.0.1 -p "$2" -t u1 -timeout $((HALF / 2000 + 20))s -nostdin -nd -trace_stat -stf stat.csv \
+    -i 127.0.0.1 -p "$2" -t u1 "${SIPP_BUF[@]}" -timeout $((HALF / 2000 + 20))s -nostdin -nd -trace_stat -stf stat.csv \
     "$(addr_of "$1")" >sipp.out 2>&1) || true
   local ok; read -r ok _ < <(sipp_stats "$dir/stat.csv")
   [ "${ok:-0}" -eq "$HALF" ] || log "$1: only $ok of $HALF callees registered from port $2"
@@ -262,7 +267,7 @@ sipp_once() {
   if [ "${g#*-}" = call ]; then
     port=$(sipp_port)
     register_callees "$srv" "$port"
-    (cd "$dir" && exec taskset -c "$GEN_CPU" sipp -sf "$root/interop/uas_call.xml" -i 127.0.0.1 -p "$port" -t u1 \
+    (cd "$dir" && exec taskset -c "$GEN_CPU" sipp -sf "$root/interop/uas_call.xml" -i 127.0.0.1 -p "$port" -t u1 "${SIPP_BUF[@]}" \
       -l 1000000 -nostdin -nd -timeout $((calls / rate + hold / 1000 + 60))s >uas.out 2>&1) &
     uas=$!
     started+=("$uas")
@@ -272,7 +277,7 @@ sipp_once() {
   fi
   c0=$(cpu_ticks "$pids"); t0=$(date +%s.%N)
   (cd "$dir" && exec taskset -c "$GEN_CPU" sipp -sf "$sf" -inf "$inf" -m "$calls" -r "$rate" -l 1000000 -d "$hold" \
-    -i 127.0.0.1 -p "$(sipp_port)" -t u1 -timeout $((calls / rate + hold / 1000 + 30))s -nostdin -nd \
+    -i 127.0.0.1 -p "$(sipp_port)" -t u1 "${SIPP_BUF[@]}" -timeout $((calls / rate + hold / 1000 + 30))s -nostdin -nd \
     -trace_stat -stf stat.csv -fd 1 -trace_rtt -trace_err -error_file err.log "$(addr_of "$srv")" >sipp.out 2>&1) &
   uac=$!
   started+=("$uac")
