@@ -129,7 +129,7 @@ func (s *Server) fastRegister(p sip.TransportReadProps, data []byte) (taken bool
 			taken = true
 		}
 	}()
-	if s.rawRegister(fc, raddr, data) {
+	if s.rawRegister(fc, p.LocalAddr, raddr, data) {
 		return true
 	}
 	msg, err := f.parser.ParseSIP(data)

@@ -599,7 +599,7 @@ var rawPool = sync.Pool{New: func() any {
 
 // rawRegister answers data on the raw path and reports whether it did. A
 // false return has changed nothing and counted nothing.
-func (s *Server) rawRegister(fc *fastConn, raddr *net.UDPAddr, data []byte) bool {
+func (s *Server) rawRegister(fc *fastConn, local net.Addr, raddr *net.UDPAddr, data []byte) bool {
 	if !s.cfg.RegisterRawPath || s.reg == nil {
 		return false
 	}
@@ -647,7 +647,9 @@ func (s *Server) rawRegister(fc *fastConn, raddr *net.UDPAddr, data []byte) bool
 	mi := methodIndex(sip.REGISTER)
 	s.m.requests[mi][0].Inc() // transportNames[0] is UDP
 	s.m.response(mi, code)
-	if bc, ok := fc.pc.(*batchConn); ok {
+	// Queue only what the batch reader itself read (its socket's own
+	// address object): the queue belongs to that one goroutine.
+	if bc, ok := fc.pc.(*batchConn); ok && local == bc.LocalAddr() {
 		bc.queue(b.out, raddr)
 	} else if _, err := fc.pc.WriteTo(b.out, raddr); err != nil {
 		s.log.Debug("sip register answer not sent", "dst", raddr.String(), "err", err)

@@ -197,7 +197,7 @@ func (s *Server) Serve(ctx context.Context) error {
 	// sipgo reads through upc: batched when asked for, with the fast path
 	// answering on the same batches.
 	upc := pc
-	if uc, ok := pc.(*net.UDPConn); ok && s.cfg.UDPBatch > 1 {
+	if uc, ok := pc.(*net.UDPConn); ok && s.cfg.UDPBatch > 1 && !raceBuild {
 		upc = newBatchConn(uc, s.cfg.UDPBatch, s.log)
 		s.fastListen(upc)
 	}
