@@ -36,6 +36,7 @@ type options struct {
 	logLevel    string
 	logFormat   string
 	cpuProfile  string
+	memProfile  string
 }
 
 func parseFlags(args []string, stderr io.Writer) (options, error) {
@@ -51,6 +52,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.StringVar(&o.logLevel, "log-level", "", "debug, info, warn or error (log.level)")
 	fs.StringVar(&o.logFormat, "log-format", "", "text or json (log.format)")
 	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the whole run to `file` (for go tool pprof)")
+	fs.StringVar(&o.memProfile, "memprofile", "", "write a heap profile (allocations of the whole run, and what is live) to `file` at exit")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: sipedge [flags]\n\nflags override SIPEDGE_* environment variables, which override the -config file.")
 		fs.PrintDefaults()

@@ -70,6 +70,19 @@ func run(ctx context.Context, args, environ []string, stderr io.Writer) error {
 		}
 		defer pprof.StopCPUProfile()
 	}
+	if o.memProfile != "" {
+		// Created before serving so a bad path fails the start, not the exit.
+		f, err := os.Create(o.memProfile)
+		if err != nil {
+			return fmt.Errorf("memprofile: %w", err)
+		}
+		defer func() {
+			if err := pprof.Lookup("allocs").WriteTo(f, 0); err != nil {
+				log.Error("memprofile", "err", err)
+			}
+			f.Close()
+		}()
+	}
 	return serve(ctx, cfg, log)
 }
 
