@@ -30,6 +30,13 @@ func fastServer(tb testing.TB, fast bool) (*Server, *net.UDPConn) {
 // fastServerWith is fastServer with the proxy config tuned by mutate.
 func fastServerWith(tb testing.TB, mutate func(*Config)) (*Server, *net.UDPConn) {
 	tb.Helper()
+	s, c, _ := fastServerLoc(tb, mutate)
+	return s, c
+}
+
+// fastServerLoc is fastServerWith, also returning the location table.
+func fastServerLoc(tb testing.TB, mutate func(*Config)) (*Server, *net.UDPConn, *location.Table) {
+	tb.Helper()
 	store, err := devices.Open(devices.Options{Path: tb.TempDir() + "/sipedge.db"})
 	if err != nil {
 		tb.Fatal(err)
@@ -47,7 +54,8 @@ func fastServerWith(tb testing.TB, mutate func(*Config)) (*Server, *net.UDPConn)
 			tb.Fatal(err)
 		}
 	}
-	reg, err := registrar.New(registrar.Default(), store, location.New(location.Options{}), prometheus.NewRegistry(), nil)
+	loc := location.New(location.Options{})
+	reg, err := registrar.New(registrar.Default(), store, loc, prometheus.NewRegistry(), nil)
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -67,7 +75,7 @@ func fastServerWith(tb testing.TB, mutate func(*Config)) (*Server, *net.UDPConn)
 		tb.Fatal(err)
 	}
 	tb.Cleanup(func() { c.Close() })
-	return s, c
+	return s, c, loc
 }
 
 func fastRegisterBytes(user string, cseq int, auth string) []byte {
@@ -273,4 +281,55 @@ func benchAuth(tb testing.TB, res *sip.Response, user string) string {
 	}
 	tb.Fatalf("no MD5 challenge in %d", res.StatusCode)
 	return ""
+}
+
+// The raw path reads the datagram in place: whatever it stores must be
+// its own copy, since the reader reuses the buffer for the next datagram.
+func TestRawPathKeepsNoViewOfTheDatagram(t *testing.T) {
+	s, c, loc := fastServerLoc(t, func(*Config) {})
+	props := s.props("UDP", c)
+	ans := make([]byte, 65535)
+	buf := make([]byte, 65535) // the reader's buffer, reused as it would be
+	send := func(msg []byte) {
+		t.Helper()
+		n := copy(buf, msg)
+		if out, err := s.fastReadFilter(props, buf[:n]); err != nil || len(out) != 0 {
+			t.Fatalf("not answered on the fast path: %v", err)
+		}
+		for i := range buf[:n] {
+			buf[i] = 'X'
+		}
+	}
+	answered := testutil.ToFloat64(s.m.raw[rawAnswered])
+	users := []string{"u1", "u2", "u3"}
+	for _, u := range users {
+		send(fastRegisterBytes(u, 1, ""))
+		send(fastRegisterBytes(u, 2, benchAuth(t, readAnswer(t, c, ans), u)))
+		if res := readAnswer(t, c, ans); res.StatusCode != 200 {
+			t.Fatalf("%s: %d, want 200", u, res.StatusCode)
+		}
+	}
+	if got := testutil.ToFloat64(s.m.raw[rawAnswered]) - answered; got != float64(2*len(users)) {
+		t.Fatalf("raw path answered %v REGISTERs, want %d", got, 2*len(users))
+	}
+	for _, u := range users {
+		bs := loc.Lookup(u+"@"+fastRealm, nil)
+		if len(bs) != 1 {
+			t.Fatalf("%s: %d bindings, want 1", u, len(bs))
+		}
+		b := bs[0]
+		want := map[string][2]string{
+			"Contact":         {b.Contact, "sip:" + u + "@192.168.1.20:5062;transport=udp"},
+			"OriginalContact": {b.OriginalContact, "<sip:" + u + "@192.168.1.20:5062;transport=udp>"},
+			"CallID":          {b.CallID, "843817637684230@" + u},
+			"UserAgent":       {b.UserAgent, "Yealink SIP-T46S 66.86.0.15"},
+			"Username":        {b.Username, u},
+			"Realm":           {b.Realm, fastRealm},
+		}
+		for field, v := range want {
+			if v[0] != v[1] {
+				t.Errorf("%s: %s = %q after the buffer was reused, want %q", u, field, v[0], v[1])
+			}
+		}
+	}
 }

@@ -5,6 +5,7 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/emiago/sipgo/sip"
@@ -202,6 +203,9 @@ type bindRequest struct {
 	callID, userAgent string
 	cseq              uint32
 	pend              []pending
+	// final is where bind copies the bindings after it, so a caller can
+	// offer room on its stack.
+	final []location.Binding
 }
 
 // bind applies the request's contacts to the AOR's bindings and returns
@@ -243,7 +247,7 @@ func (s *Service) bind(r *bindRequest, src Source, now time.Time) (regOutcome, [
 			before = append(before[:0], cur...)
 		}
 		outcome, cur = s.apply(cur, r.pend, &base)
-		final = append(final[:0], cur...)
+		final = append(r.final[:0], cur...)
 		return cur
 	})
 	if outcome == regApplied {
@@ -433,8 +437,15 @@ func remainingSeconds(b *location.Binding, now time.Time) int {
 // contactValue is ch.Value() in one allocation (sipgo's grows a builder
 // several times for a contact with parameters).
 func contactValue(ch *sip.ContactHeader) string {
-	var buf [256]byte
-	w := appender{buf[:0]}
-	ch.StringWrite(&w) // "Contact: " and the value
-	return string(w.b[len("Contact: "):])
+	// Pooled: a buffer handed to sipgo's writer through an interface
+	// escapes, and a fresh one per REGISTER was the raw path's largest
+	// allocation.
+	w := appenderPool.Get().(*appender)
+	w.b = w.b[:0]
+	ch.StringWrite(w) // "Contact: " and the value
+	v := string(w.b[len("Contact: "):])
+	appenderPool.Put(w)
+	return v
 }
+
+var appenderPool = sync.Pool{New: func() any { return &appender{b: make([]byte, 0, 256)} }}

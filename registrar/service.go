@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"hash/maphash"
 	"log/slog"
 	"strings"
 	"sync"
@@ -13,7 +14,6 @@ import (
 	"time"
 
 	"github.com/emiago/sipgo/sip"
-	"github.com/hashicorp/golang-lru/v2/simplelru"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/sipedge/sipedge/devices"
 	"github.com/sipedge/sipedge/location"
@@ -91,32 +91,48 @@ func New(cfg Config, dir Directory, loc *location.Table, reg prometheus.Register
 }
 
 // ncTracker remembers the highest nonce count seen per nonce, so a captured
-// qop=auth request cannot be replayed. Bounded: an evicted nonce forgets its
-// count, which at worst lets one old request be replayed within NonceTTL.
+// qop=auth request cannot be replayed. It holds two generations of maps
+// keyed by a seeded hash of the nonce, with nothing in them the garbage
+// collector has to follow: the LRU of nonce strings it replaces was half of
+// the live heap under a REGISTER load, and every GC cycle marked it. When
+// the current generation is full, the previous one is cleared and reused.
+// Bounded: a nonce not seen for two generations forgets its count, which
+// at worst lets one old request be replayed within NonceTTL. A 64-bit hash
+// collision (the seed is per process) could only refuse a fresh nonce,
+// which the full path then answers with a new challenge.
 type ncTracker struct {
-	mu  sync.Mutex
-	lru *simplelru.LRU[string, uint32]
+	mu        sync.Mutex
+	seed      maphash.Seed
+	half      int
+	cur, prev map[uint64]uint32
 }
 
 func newNCTracker(size int) *ncTracker {
-	l, _ := simplelru.NewLRU[string, uint32](size, nil)
-	return &ncTracker{lru: l}
+	half := max(size/2, 1)
+	return &ncTracker{
+		seed: maphash.MakeSeed(), half: half,
+		cur: make(map[uint64]uint32, half), prev: make(map[uint64]uint32, half),
+	}
 }
 
 // advance records nc for nonce and reports whether it is newer than any seen.
 func (t *ncTracker) advance(nonce string, nc uint32) bool {
+	k := maphash.String(t.seed, nonce)
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	last, ok := t.lru.Get(nonce)
-	if ok {
-		if nc <= last {
-			return false
-		}
-		t.lru.Add(nonce, nc) // existing key: the map keeps its own copy
-		return true
+	last, inCur := t.cur[k]
+	ok := inCur
+	if !ok {
+		last, ok = t.prev[k]
 	}
-	// Clone: nonce is a substring of the whole Authorization header.
-	t.lru.Add(strings.Clone(nonce), nc)
+	if ok && nc <= last {
+		return false
+	}
+	if !inCur && len(t.cur) >= t.half {
+		t.prev, t.cur = t.cur, t.prev
+		clear(t.cur)
+	}
+	t.cur[k] = nc
 	return true
 }
 
