@@ -70,6 +70,13 @@ func (st *macState) mac(tag byte, secs []byte, realm string) {
 
 // nonce returns a fresh nonce for realm at unix time now.
 func (m *nonceMinter) nonce(realm string, now int64) string {
+	var b [nonceLen]byte
+	return string(m.appendNonce(b[:0], realm, now))
+}
+
+// appendNonce is nonce appended to dst: the raw REGISTER path builds its
+// challenge without a string per 401.
+func (m *nonceMinter) appendNonce(dst []byte, realm string, now int64) []byte {
 	st := m.pool.Get().(*macState)
 	defer m.pool.Put(st)
 	raw := st.raw[:nonceRawLen]
@@ -77,7 +84,7 @@ func (m *nonceMinter) nonce(realm string, now int64) string {
 	binary.BigEndian.PutUint64(raw[8:nonceHdrLen], rand.Uint64())
 	st.mac('n', raw[:nonceHdrLen], realm)
 	copy(raw[nonceHdrLen:], st.sum[:nonceMACLen])
-	return b64.EncodeToString(raw)
+	return b64.AppendEncode(dst, raw)
 }
 
 // check says whether nonce was minted by us for realm, and when.
@@ -105,10 +112,15 @@ func (m *nonceMinter) check(nonce, realm string) (issued int64, ok bool) {
 // opaque is a per-realm constant: phones must echo it, and a wrong one
 // means the credentials were not answering our challenge.
 func (m *nonceMinter) opaque(realm string) string {
+	var b [opaqueLen]byte
+	return string(m.appendOpaque(b[:0], realm))
+}
+
+func (m *nonceMinter) appendOpaque(dst []byte, realm string) []byte {
 	st := m.pool.Get().(*macState)
 	defer m.pool.Put(st)
 	st.mac('o', nil, realm)
-	return b64.EncodeToString(st.sum[:12])
+	return b64.AppendEncode(dst, st.sum[:12])
 }
 
 func (m *nonceMinter) checkOpaque(opaque, realm string) bool {

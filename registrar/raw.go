@@ -6,6 +6,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unsafe"
 
 	"github.com/emiago/sipgo/sip"
 	"github.com/sipedge/sipedge/location"
@@ -81,8 +82,13 @@ func (s *Service) registerRaw(r *RawRegister, src Source, hdr []byte) (int, []by
 	}
 	now := s.now()
 	if r.Authorization == "" {
-		nonce := s.minter.nonce(realm, now.Unix())
-		opaque := s.minter.opaque(realm)
+		// On the stack, viewed as strings only while they are appended.
+		var nb [nonceLen]byte
+		var ob [opaqueLen]byte
+		nonceB := s.minter.appendNonce(nb[:0], realm, now.Unix())
+		opaqueB := s.minter.appendOpaque(ob[:0], realm)
+		nonce := unsafe.String(unsafe.SliceData(nonceB), len(nonceB))
+		opaque := unsafe.String(unsafe.SliceData(opaqueB), len(opaqueB))
 		for _, alg := range s.algs {
 			hdr = append(hdr, "WWW-Authenticate: "...)
 			hdr = appendChallenge(hdr, realm, nonce, opaque, alg, false)

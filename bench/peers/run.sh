@@ -25,7 +25,11 @@
 #   BENCH_SCENARIOS ("register call"), BENCH_USERS (2000, even: for calls
 #   the first half are callees, the second half callers), BENCH_ROUNDS (1;
 #   medians are reported), BENCH_SERVER_CPU (0), BENCH_GEN_CPU (1),
-#   BENCH_KAMAILIO_CHILDREN (8), BENCH_OUT (a directory to keep every raw
+#   BENCH_KAMAILIO_CHILDREN (8), BENCH_KAMAILIO_MEM (tlsf: Kamailio's
+#   memory manager, -x; "qm" is what Debian's kamailio uses when none is
+#   given, and under sipbench's REGISTERs its allocator took 56% of
+#   Kamailio's CPU and each registration cost it 3-5 times more, so the
+#   comparison is with Kamailio at its best), BENCH_OUT (a directory to keep every raw
 #   result in), BENCH_SIPBENCH (a sipbench binary to use instead of building
 #   ./cmd/sipbench), KEEP=1 (keep the work directory).
 #   REGISTER: BENCH_RATE (5000/s), BENCH_SECONDS (10), BENCH_STEP_FROM/BY/TO
@@ -54,7 +58,7 @@ CALL_RATE=${BENCH_CALL_RATE:-500}
 CALL_STEP_FROM=${BENCH_CALL_STEP_FROM:-500}
 CALL_STEP_BY=${BENCH_CALL_STEP_BY:-500}
 CALL_STEP_TO=${BENCH_CALL_STEP_TO:-10000}
-SIPP_CALL_RATES=${BENCH_SIPP_CALL_RATES:-"250 500 750 1000 1500 2000 2500 3000"}
+SIPP_CALL_RATES=${BENCH_SIPP_CALL_RATES:-"250 500 750 1000 1250 1500 1750 2000 2500 3000"}
 BINDINGS=${BENCH_BINDINGS:-10000}
 BIND_RATE=${BENCH_BIND_RATE:-2000}
 MEM_SETTLE=${BENCH_MEM_SETTLE:-35}
@@ -64,6 +68,7 @@ ROUNDS=${BENCH_ROUNDS:-1}
 SRV_CPU=${BENCH_SERVER_CPU:-0}
 GEN_CPU=${BENCH_GEN_CPU:-1}
 KAM_CHILDREN=${BENCH_KAMAILIO_CHILDREN:-8}
+KAM_MEM=${BENCH_KAMAILIO_MEM:-tlsf}
 REALM=bench.sipedge.test
 TOKEN=bench-token-$$
 
@@ -146,14 +151,14 @@ kam_port=$((30000 + RANDOM % 20000))
 sed -e "s|@CHILDREN@|$KAM_CHILDREN|; s|@PORT@|$kam_port|; s|@MPATH@|$MPATH|; s|@DB@|$work/kamailio.db|" \
   -e "s|@SECRET@|$(od -An -tx1 -N16 /dev/urandom | tr -d ' \n')|" bench/peers/kamailio.cfg.in >"$work/kamailio.cfg"
 kamailio -c -f "$work/kamailio.cfg" >"$work/kamailio-check.log" 2>&1 || { log "kamailio config invalid"; cat "$work/kamailio-check.log"; exit 1; }
-taskset -c "$SRV_CPU" kamailio -f "$work/kamailio.cfg" -DD -E -m 256 -M 16 -Y "$work" >"$work/kamailio.log" 2>&1 &
+taskset -c "$SRV_CPU" kamailio -f "$work/kamailio.cfg" -DD -E -m 256 -M 16 -x "$KAM_MEM" -Y "$work" >"$work/kamailio.log" 2>&1 &
 kam_pid=$!
 started+=("$kam_pid")
 for _ in $(seq 100); do [ "$(pgrep -c -P "$kam_pid" || true)" -ge "$KAM_CHILDREN" ] && break; sleep 0.1; done
 sleep 0.5
 kam_addr=127.0.0.1:$kam_port
 kam_pids() { echo "$kam_pid,$(pgrep -d, -P "$kam_pid")"; }
-log "kamailio on $kam_addr (pids $(kam_pids))"
+log "kamailio on $kam_addr (pids $(kam_pids)), memory manager $KAM_MEM"
 
 # --- measuring helpers -----------------------------------------------------------
 results=$work/results.tsv
