@@ -3,17 +3,19 @@ package adminapi
 import (
 	"github.com/sipedge/sipedge/devices"
 	"github.com/valyala/fasthttp"
+	"slices"
 )
 
 // deviceSummary is a row of GET …/devices, Crossbar's crossbar_listing view.
 func deviceSummary(d *devices.Device) map[string]any {
+	doc := d.Doc()
 	m := map[string]any{
 		"id":          d.ID,
-		"name":        d.Doc["name"],
-		"mac_address": stringOr(d.Doc["mac_address"], ""),
-		"enabled":     boolOr(d.Doc["enabled"], true),
-		"device_type": stringOr(d.Doc["device_type"], "sip_device"),
-		"flags":       orEmptyList(d.Doc["flags"]),
+		"name":        doc["name"],
+		"mac_address": stringOr(doc["mac_address"], ""),
+		"enabled":     boolOr(doc["enabled"], true),
+		"device_type": stringOr(doc["device_type"], "sip_device"),
+		"flags":       orEmptyList(doc["flags"]),
 	}
 	if d.Username != "" {
 		m["username"] = d.Username
@@ -45,16 +47,11 @@ func orEmptyList(v any) any {
 	return []any{}
 }
 
-func nameOf(d *devices.Device) string {
-	n, _ := d.Doc["name"].(string)
-	return n
-}
-
 func (s *Server) listDevices(r *request) (*reply, error) {
 	devs := s.dir.Devices(r.param("ACCOUNT_ID"))
 	rows := make([]row, 0, len(devs))
 	for _, d := range devs {
-		rows = append(rows, row{name: nameOf(d), id: d.ID, doc: d.Doc, created: d.Created, modified: d.Modified, out: deviceSummary(d)})
+		rows = append(rows, row{name: d.Name, id: d.ID, created: d.Created, modified: d.Modified, dev: d})
 	}
 	data, pg := parseListQuery(r.ctx, s.cfg.PageSize).apply(rows)
 	return &reply{data: data, list: true, page: pg}, nil
@@ -66,7 +63,7 @@ func (s *Server) createDevice(r *request) (*reply, error) {
 	if err != nil {
 		return nil, storeErr(err, "")
 	}
-	return &reply{status: fasthttp.StatusCreated, data: d.Doc, rev: d.Rev}, nil
+	return &reply{status: fasthttp.StatusCreated, data: d.Doc(), rev: d.Rev}, nil
 }
 
 func (s *Server) getDevice(r *request) (*reply, error) {
@@ -75,7 +72,7 @@ func (s *Server) getDevice(r *request) (*reply, error) {
 	if err != nil {
 		return nil, storeErr(err, id)
 	}
-	return &reply{data: d.Doc, rev: d.Rev}, nil
+	return &reply{data: d.Doc(), rev: d.Rev}, nil
 }
 
 func (s *Server) replaceDevice(r *request) (*reply, error) {
@@ -86,7 +83,7 @@ func (s *Server) replaceDevice(r *request) (*reply, error) {
 		return nil, storeErr(err, id)
 	}
 	sync()
-	return &reply{data: d.Doc, rev: d.Rev}, nil
+	return &reply{data: d.Doc(), rev: d.Rev}, nil
 }
 
 func (s *Server) patchDevice(r *request) (*reply, error) {
@@ -97,7 +94,7 @@ func (s *Server) patchDevice(r *request) (*reply, error) {
 		return nil, storeErr(err, id)
 	}
 	sync()
-	return &reply{data: d.Doc, rev: d.Rev}, nil
+	return &reply{data: d.Doc(), rev: d.Rev}, nil
 }
 
 func (s *Server) deleteDevice(r *request) (*reply, error) {
@@ -106,7 +103,7 @@ func (s *Server) deleteDevice(r *request) (*reply, error) {
 	if err != nil {
 		return nil, storeErr(err, id)
 	}
-	return &reply{data: d.Doc, rev: d.Rev}, nil
+	return &reply{data: d.Doc(), rev: d.Rev}, nil
 }
 
 // userDevices lists the devices a user owns (hotdesked false) and those
@@ -134,10 +131,7 @@ func (s *Server) userDevices(r *request) (*reply, error) {
 }
 
 func hotdeskedInto(d *devices.Device, user string) bool {
-	hd, _ := d.Doc["hotdesk"].(map[string]any)
-	users, _ := hd["users"].(map[string]any)
-	_, ok := users[user]
-	return ok
+	return slices.Contains(d.HotdeskUsers, user)
 }
 
 // deviceStatus lists the account's devices with a live binding.

@@ -40,7 +40,7 @@ func TestSeedCreateDevice(t *testing.T) {
 		t.Errorf("GET data:\n%s\nwant:\n%s", canon(t, g.data()), canon(t, want))
 	}
 	d, err := ta.store.Device(acct, id)
-	if err != nil || d.Doc["name"] != "New Device" {
+	if err != nil || d.Doc()["name"] != "New Device" {
 		t.Errorf("store: %v, %v", d, err)
 	}
 }
@@ -84,7 +84,7 @@ func TestSeedPostThenPatch(t *testing.T) {
 		t.Errorf("PATCH data:\n%s\nwant:\n%s", canon(t, r.data()), canon(t, want))
 	}
 	d, err := ta.store.Device(acct, id)
-	if err != nil || d.Doc["presence_id"] != "dis_my_device" {
+	if err != nil || d.Doc()["presence_id"] != "dis_my_device" {
 		t.Errorf("stored presence_id: %v %v", d, err)
 	}
 }
@@ -276,8 +276,8 @@ func TestDeviceLifecycle(t *testing.T) {
 	if stale.env["status"] != "error" || stale.env["error"] != "412" {
 		t.Errorf("412 envelope: %s", stale.raw)
 	}
-	if d, _ := ta.store.Device(acct, id); d.Doc["name"] != "phone2" {
-		t.Errorf("stale write applied: name %v", d.Doc["name"])
+	if d, _ := ta.store.Device(acct, id); d.Doc()["name"] != "phone2" {
+		t.Errorf("stale write applied: name %v", d.Doc()["name"])
 	}
 	// The current revision is accepted.
 	ok := ta.do("POST", path, testAdminToken, `{"data":{"name":"fresh","sync":true}}`, hdr{"If-Match", `"` + rev2 + `"`}).mustCode(t, 200)

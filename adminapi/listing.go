@@ -20,6 +20,23 @@ type row struct {
 	doc               map[string]any
 	created, modified int64
 	out               any
+	// dev, when set, is where doc and out come from, decoded only for the
+	// rows a filter looks into or the page shows.
+	dev *devices.Device
+}
+
+func (r *row) document() map[string]any {
+	if r.doc == nil && r.dev != nil {
+		r.doc = r.dev.Doc()
+	}
+	return r.doc
+}
+
+func (r *row) output() any {
+	if r.out == nil && r.dev != nil {
+		r.out = deviceSummary(r.dev)
+	}
+	return r.out
 }
 
 // listQuery is the paging and filtering part of a listing's query string,
@@ -49,22 +66,22 @@ func parseListQuery(ctx *fasthttp.RequestCtx, defaultPageSize int) listQuery {
 			q.startKey = v
 		case strings.HasPrefix(k, "filter_not_"):
 			path, want := splitDot(k[len("filter_not_"):]), filterValues(v)
-			q.filters = append(q.filters, func(r *row) bool { return !valueMatches(r.doc, path, want) })
+			q.filters = append(q.filters, func(r *row) bool { return !valueMatches(r.document(), path, want) })
 		case strings.HasPrefix(k, "filter_"):
 			path, want := splitDot(k[len("filter_"):]), filterValues(v)
-			q.filters = append(q.filters, func(r *row) bool { return valueMatches(r.doc, path, want) })
+			q.filters = append(q.filters, func(r *row) bool { return valueMatches(r.document(), path, want) })
 		case k == "has_key":
 			path := splitDot(v)
-			q.filters = append(q.filters, func(r *row) bool { _, ok := devices.LookupPath(r.doc, path); return ok })
+			q.filters = append(q.filters, func(r *row) bool { _, ok := devices.LookupPath(r.document(), path); return ok })
 		case k == "key_missing":
 			path := splitDot(v)
-			q.filters = append(q.filters, func(r *row) bool { _, ok := devices.LookupPath(r.doc, path); return !ok })
+			q.filters = append(q.filters, func(r *row) bool { _, ok := devices.LookupPath(r.document(), path); return !ok })
 		case k == "has_value":
 			path := splitDot(v)
-			q.filters = append(q.filters, func(r *row) bool { return hasValue(r.doc, path) })
+			q.filters = append(q.filters, func(r *row) bool { return hasValue(r.document(), path) })
 		case k == "value_missing":
 			path := splitDot(v)
-			q.filters = append(q.filters, func(r *row) bool { return !hasValue(r.doc, path) })
+			q.filters = append(q.filters, func(r *row) bool { return !hasValue(r.document(), path) })
 		case k == "created_from", k == "created_to", k == "modified_from", k == "modified_to":
 			if n, err := strconv.ParseInt(v, 10, 64); err == nil {
 				q.filters = append(q.filters, timeFilter(k, n))
@@ -176,8 +193,8 @@ func (q listQuery) apply(rows []row) ([]any, *pageInfo) {
 	})
 	out := make([]any, 0, len(kept))
 	if !q.paginate {
-		for _, r := range kept {
-			out = append(out, r.out)
+		for i := range kept {
+			out = append(out, kept[i].output())
 		}
 		return out, nil
 	}
@@ -186,8 +203,8 @@ func (q listQuery) apply(rows []row) ([]any, *pageInfo) {
 		from = startIndex(kept, q.startKey)
 	}
 	to := min(from+q.pageSize, len(kept))
-	for _, r := range kept[from:to] {
-		out = append(out, r.out)
+	for i := from; i < to; i++ {
+		out = append(out, kept[i].output())
 	}
 	pg := &pageInfo{size: len(out), startKey: q.startKey}
 	if to < len(kept) {

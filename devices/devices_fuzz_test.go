@@ -54,7 +54,7 @@ func FuzzDeviceDocument(f *testing.F) {
 		if err != nil {
 			checkValidationError(t, err)
 		} else {
-			checkFixedPoint(t, d.Doc)
+			checkFixedPoint(t, d.Doc())
 			if _, err := s.DeleteDevice(acct.ID, d.ID); err != nil {
 				t.Fatal(err)
 			}
@@ -65,7 +65,7 @@ func FuzzDeviceDocument(f *testing.F) {
 			checkValidationError(t, err)
 			return
 		}
-		checkFixedPoint(t, p.Doc)
+		checkFixedPoint(t, p.Doc())
 		// Put the base device back for the next input.
 		if base, err = s.ReplaceDevice(acct.ID, base.ID, map[string]any{"name": "base", "sip": map[string]any{"username": "base", "password": "secret"}}, ""); err != nil {
 			t.Fatal(describe(err))

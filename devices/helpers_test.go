@@ -23,6 +23,21 @@ func newTestStore(t testing.TB) (*Store, string) {
 	return s, path
 }
 
+// reopen closes s and opens the file again, as a restart does; the new
+// store is closed at the end of the test.
+func reopen(t testing.TB, s *Store, path string) *Store {
+	t.Helper()
+	if err := s.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	s2, err := Open(Options{Path: path})
+	if err != nil {
+		t.Fatalf("reopen: %v", err)
+	}
+	t.Cleanup(func() { _ = s2.Close() })
+	return s2
+}
+
 func mustAccount(t testing.TB, s *Store, doc map[string]any) *Account {
 	t.Helper()
 	a, err := s.CreateAccount(doc)

@@ -116,10 +116,14 @@ func (s *Store) importChunk(accountID string, docs []map[string]any) ([]*Device,
 			id = newID()
 		}
 		m := recordMeta{ID: id, Type: "device", AccountID: acct.ID, Created: now, Modified: now, Rev: nextRev("")}
+		raw, err := encodeRecord(p.pub, m)
+		if err != nil {
+			return nil, &ImportError{Index: i, Err: err}
+		}
 		p.pub["id"] = m.ID
-		dev := newDevice(acct, p.pub, m)
-		s.deviceConflicts(dev, fe)
-		batch.deviceConflicts(dev, fe)
+		dev := newDevice(acct, p.pub, m, raw)
+		s.deviceConflicts(dev, p.pub, fe)
+		batch.deviceConflicts(dev, p.pub, fe)
 		if verr := fe.err(); verr != nil {
 			return nil, &ImportError{Index: i, Err: verr}
 		}
@@ -131,12 +135,7 @@ func (s *Store) importChunk(accountID string, docs []map[string]any) ([]*Device,
 	type kv struct{ k, v []byte }
 	recs := make([]kv, len(changes))
 	for i, c := range changes {
-		raw, err := encodeRecord(c.New.Doc, recordMeta{ID: c.New.ID, Rev: c.New.Rev, Type: "device",
-			AccountID: acct.ID, Created: c.New.Created, Modified: c.New.Modified})
-		if err != nil {
-			return nil, &ImportError{Index: i, Err: err}
-		}
-		recs[i] = kv{deviceKey(acct.ID, c.New.ID), raw}
+		recs[i] = kv{deviceKey(acct.ID, c.New.ID), c.New.rec}
 	}
 	// bbolt fills pages best with keys in order.
 	slices.SortFunc(recs, func(a, b kv) int { return bytes.Compare(a.k, b.k) })

@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -39,15 +40,7 @@ func TestReopenAfterClose(t *testing.T) {
 	if _, err := s.DeleteDevice(a.ID, gone.ID); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.Close(); err != nil {
-		t.Fatal(err)
-	}
-
-	s2, err := Open(Options{Path: path})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s2.Close()
+	s2 := reopen(t, s, path)
 	a2, err := s2.Account(a.ID)
 	if err != nil {
 		t.Fatal(err)
@@ -184,4 +177,46 @@ func TestOpenLockedFile(t *testing.T) {
 	if _, err := Open(Options{}); err == nil {
 		t.Error("empty path accepted")
 	}
+}
+
+// The fields the proxy and registrar read without decoding the document
+// follow it through create, patch and reopen, and Doc is a copy the caller
+// may change.
+func TestHotFieldsFollowTheDocument(t *testing.T) {
+	t.Parallel()
+	s, path := newTestStore(t)
+	a := mustAccount(t, s, obj(t, `{"name":"acme","realm":"acme.example.com"}`))
+	d := mustDevice(t, s, a.ID, obj(t, `{"name":"desk","presence_id":"2001",
+		"media":{"progress_timeout":12},"hotdesk":{"users":{"u1":{},"u2":{}}},
+		"sip":{"username":"desk","password":"secret1"}}`))
+	check := func(what string, d *Device, name, presence string, timeout time.Duration, users []string) {
+		t.Helper()
+		slices.Sort(d.HotdeskUsers)
+		if d.Name != name || d.PresenceID != presence || d.ProgressTimeout != timeout || !slices.Equal(d.HotdeskUsers, users) {
+			t.Errorf("%s: name %q presence %q timeout %v hotdesk %v", what, d.Name, d.PresenceID, d.ProgressTimeout, d.HotdeskUsers)
+		}
+		if doc := d.Doc(); doc["name"] != name || doc["id"] != d.ID {
+			t.Errorf("%s: document %v", what, doc)
+		}
+	}
+	check("created", d, "desk", "2001", 12*time.Second, []string{"u1", "u2"})
+
+	doc := d.Doc()
+	doc["name"] = "changed by the caller"
+	if d.Doc()["name"] != "desk" {
+		t.Error("Doc returned the stored document, not a copy")
+	}
+
+	d, err := s.PatchDevice(a.ID, d.ID, obj(t, `{"name":"desk 2","presence_id":"2002","media":{"progress_timeout":7200},"hotdesk":{"users":{"u3":{}}}}`), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// More than an hour is not a progress timeout a call should wait for.
+	check("patched", d, "desk 2", "2002", 0, []string{"u1", "u2", "u3"})
+	s2 := reopen(t, s, path)
+	d2, err := s2.Device(a.ID, d.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	check("reopened", d2, "desk 2", "2002", 0, []string{"u1", "u2", "u3"})
 }

@@ -6,8 +6,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"net/netip"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -108,7 +110,8 @@ func (s *Store) load() error {
 			if acct == nil {
 				return nil // orphan of an interrupted account delete: invisible
 			}
-			changes = append(changes, Change{New: newDevice(acct, pub, m)})
+			// v is bbolt's memory, valid only in this transaction.
+			changes = append(changes, Change{New: newDevice(acct, pub, m, bytes.Clone(v))})
 			return nil
 		})
 		if err != nil {
@@ -417,9 +420,19 @@ func (s *Store) DeleteAccount(id string) (*Account, error) {
 // ---- devices ---------------------------------------------------------------
 
 // newDevice decodes the hot-path fields of a device document.
-func newDevice(acct *Account, pub map[string]any, m recordMeta) *Device {
+func newDevice(acct *Account, pub map[string]any, m recordMeta, rec []byte) *Device {
 	sip, _ := pub["sip"].(map[string]any)
+	enabled, enabledIsSet := pub["enabled"].(bool)
 	d := &Device{
+		Name:            str(pub, "name"),
+		PresenceID:      str(pub, "presence_id"),
+		ProgressTimeout: seconds(member(pub, "media")["progress_timeout"]),
+		HotdeskUsers:    keys(member(member(pub, "hotdesk"), "users")),
+		sipRealm:        str(sip, "realm"),
+		enabled:         enabled,
+		enabledIsSet:    enabledIsSet,
+		rec:             rec,
+
 		ID:        m.ID,
 		AccountID: acct.ID,
 		Username:  str(sip, "username"),
@@ -434,7 +447,6 @@ func newDevice(acct *Account, pub map[string]any, m recordMeta) *Device {
 		Rev:      m.Rev,
 		Created:  m.Created,
 		Modified: m.Modified,
-		Doc:      pub,
 	}
 	if d.Method == "" {
 		d.Method = "password"
@@ -452,14 +464,56 @@ func newDevice(acct *Account, pub map[string]any, m recordMeta) *Device {
 
 // deriveFromAccount sets the fields that depend on the account.
 func deriveFromAccount(d *Device, acct *Account) {
-	sip, _ := d.Doc["sip"].(map[string]any)
-	if r := str(sip, "realm"); r != "" {
-		d.Realm = lowerASCII(r)
+	if d.sipRealm != "" {
+		d.Realm = lowerASCII(d.sipRealm)
 	} else {
 		d.Realm = acct.Realm
 	}
-	enabled, ok := d.Doc["enabled"].(bool)
-	d.Enabled = (enabled || !ok) && acct.Enabled
+	d.Enabled = (d.enabled || !d.enabledIsSet) && acct.Enabled
+}
+
+func member(m map[string]any, k string) map[string]any {
+	o, _ := m[k].(map[string]any)
+	return o
+}
+
+func keys(m map[string]any) []string {
+	if len(m) == 0 {
+		return nil
+	}
+	return slices.Sorted(maps.Keys(m))
+}
+
+// seconds reads a number of seconds as JSON gives it (or as a string), 0
+// when it is not one.
+func seconds(v any) time.Duration {
+	var secs float64
+	switch v := v.(type) {
+	case float64:
+		secs = v
+	case int:
+		secs = float64(v)
+	case int64:
+		secs = float64(v)
+	case string:
+		n, err := strconv.ParseFloat(v, 64)
+		if err != nil {
+			return 0
+		}
+		secs = n
+	case interface{ Float64() (float64, error) }:
+		n, err := v.Float64()
+		if err != nil {
+			return 0
+		}
+		secs = n
+	default:
+		return 0
+	}
+	if secs <= 0 || secs > 3600 {
+		return 0
+	}
+	return time.Duration(secs * float64(time.Second))
 }
 
 // rederive returns a new snapshot of d under a changed account.
@@ -527,7 +581,7 @@ func (s *Store) Devices(accountID string) []*Device {
 	}
 	s.rw.RUnlock()
 	slices.SortFunc(out, func(a, b *Device) int {
-		return cmp.Or(strings.Compare(str(a.Doc, "name"), str(b.Doc, "name")), strings.Compare(a.ID, b.ID))
+		return cmp.Or(strings.Compare(a.Name, b.Name), strings.Compare(a.ID, b.ID))
 	})
 	return out
 }
@@ -560,7 +614,7 @@ func (s *Store) PatchDevice(accountID, id string, patch map[string]any, ifMatch 
 	if err != nil {
 		return nil, err
 	}
-	pub := deepCopyMap(old.Doc)
+	pub := old.Doc()
 	delete(pub, "id")
 	deepMerge(pub, p)
 	return s.putDevice(acct, old, pub)
@@ -597,15 +651,15 @@ func (s *Store) putDevice(acct *Account, old *Device, pub map[string]any) (*Devi
 		m.ID, m.Rev, m.Created = old.ID, old.Rev, old.Created
 	}
 	m.Rev = nextRev(m.Rev)
-	pub["id"] = m.ID
-	dev := newDevice(acct, pub, m)
-	s.deviceConflicts(dev, fe)
-	if verr := fe.err(); verr != nil {
-		return nil, verr
-	}
 	raw, err := encodeRecord(pub, m)
 	if err != nil {
 		return nil, err
+	}
+	pub["id"] = m.ID
+	dev := newDevice(acct, pub, m, raw)
+	s.deviceConflicts(dev, pub, fe)
+	if verr := fe.err(); verr != nil {
+		return nil, verr
 	}
 	err = s.db.Update(func(tx *bolt.Tx) error {
 		return tx.Bucket(bucketDevices).Put(deviceKey(acct.ID, m.ID), raw)
@@ -621,8 +675,8 @@ func (s *Store) putDevice(acct *Account, old *Device, pub map[string]any) (*Devi
 
 // deviceConflicts adds the uniqueness failures of d (Kazoo's
 // cb_devices_v2 checks) to fe. Caller holds mu.
-func (s *Store) deviceConflicts(d *Device, fe fieldErrors) {
-	sip, _ := d.Doc["sip"].(map[string]any)
+func (s *Store) deviceConflicts(d *Device, pub map[string]any, fe fieldErrors) {
+	sip, _ := pub["sip"].(map[string]any)
 	var buf [userKeyMax]byte
 	if n, ok := userKey(buf[:], d.Realm, d.Username); ok {
 		if other := s.users.get(buf[:n]); other != nil && other.ID != d.ID {
@@ -752,4 +806,25 @@ func (s *Store) notify(changes []Change) {
 			fn(c)
 		}
 	}
+}
+
+// FromDocument is a Device snapshot of a public device document outside
+// any store, for code that compiles or routes documents it holds (tests,
+// examples, tools): the fields are derived as the store derives them,
+// under an enabled account with the given id and realm. It does not
+// validate the document; one without an "id" gets a new one.
+func FromDocument(accountID, accountRealm string, doc map[string]any) (*Device, error) {
+	pub := deepCopyMap(doc)
+	id, _ := pub["id"].(string)
+	if id == "" {
+		id = newID()
+	}
+	delete(pub, "id")
+	m := recordMeta{ID: id, Type: "device", AccountID: accountID}
+	rec, err := encodeRecord(pub, m)
+	if err != nil {
+		return nil, fmt.Errorf("devices: encode document: %w", err)
+	}
+	pub["id"] = id
+	return newDevice(&Account{ID: accountID, Realm: lowerASCII(accountRealm), Enabled: true}, pub, m, rec), nil
 }

@@ -16,7 +16,7 @@ func TestSeedCreateExamples(t *testing.T) {
 			s, _ := newTestStore(t)
 			a := mustAccount(t, s, obj(t, `{"name":"acme"}`))
 			d := mustDevice(t, s, a.ID, seed(t, name+".request", ""))
-			jsonEqual(t, "stored doc", d.Doc, seed(t, name+".response", d.ID))
+			jsonEqual(t, "stored doc", d.Doc(), seed(t, name+".response", d.ID))
 			got, err := s.Device(a.ID, d.ID)
 			if err != nil || got != d {
 				t.Fatalf("Device() = %v, %v; want the created snapshot", got, err)
@@ -36,13 +36,13 @@ func TestSeedPostThenPatch(t *testing.T) {
 	if err != nil {
 		t.Fatal(describe(err))
 	}
-	jsonEqual(t, "after POST", post.Doc, seed(t, "post.response", d.ID))
+	jsonEqual(t, "after POST", post.Doc(), seed(t, "post.response", d.ID))
 
 	patched, err := s.PatchDevice(a.ID, d.ID, seed(t, "patch.request", ""), "")
 	if err != nil {
 		t.Fatal(describe(err))
 	}
-	jsonEqual(t, "after PATCH", patched.Doc, seed(t, "patch.response", d.ID))
+	jsonEqual(t, "after PATCH", patched.Doc(), seed(t, "patch.response", d.ID))
 	if patched.Created != d.Created || !strings.HasPrefix(patched.Rev, "3-") {
 		t.Errorf("created %d -> %d, rev %q: want created kept and rev 3-…", d.Created, patched.Created, patched.Rev)
 	}
@@ -62,7 +62,7 @@ func TestPatchSemantics(t *testing.T) {
 	if err != nil {
 		t.Fatal(describe(err))
 	}
-	doc := got.Doc
+	doc := got.Doc()
 	if _, ok := doc["presence_id"]; ok {
 		t.Error("null did not delete presence_id")
 	}
@@ -98,7 +98,7 @@ func TestReplaceDropsAbsentFields(t *testing.T) {
 	}
 	want := seed(t, "create.response", d.ID)
 	want["name"] = "renamed"
-	jsonEqual(t, "replaced doc", got.Doc, want)
+	jsonEqual(t, "replaced doc", got.Doc(), want)
 	if got.ID != d.ID || got.Username != "" || got.MACAddress != "" || got.ExpireSeconds != 300 {
 		t.Errorf("snapshot after replace: %+v", got)
 	}
@@ -118,11 +118,11 @@ func TestCreateIgnoresClientIDAndPrivateFields(t *testing.T) {
 	}
 	d := mustDevice(t, s, a.ID, obj(t, `{"name":"d","id":"11111111111111111111111111111111","sync":true,
 		"_rev":"9-x","pvt_created":1,"pvt_account_id":"other"}`))
-	if d.ID == "11111111111111111111111111111111" || d.Doc["id"] != d.ID {
-		t.Errorf("id %q doc id %v", d.ID, d.Doc["id"])
+	if d.ID == "11111111111111111111111111111111" || d.Doc()["id"] != d.ID {
+		t.Errorf("id %q doc id %v", d.ID, d.Doc()["id"])
 	}
 	for _, k := range []string{"sync", "_rev", "pvt_created", "pvt_account_id"} {
-		if _, ok := d.Doc[k]; ok {
+		if _, ok := d.Doc()[k]; ok {
 			t.Errorf("%q in the public doc", k)
 		}
 	}
@@ -374,7 +374,7 @@ func TestListingOrder(t *testing.T) {
 	devs := s.Devices(a.ID)
 	names = nil
 	for _, d := range devs {
-		names = append(names, d.Doc["name"].(string))
+		names = append(names, d.Doc()["name"].(string))
 	}
 	if strings.Join(names, ",") != "Lobby,attic,desk,desk" || devs[2].ID > devs[3].ID {
 		t.Errorf("devices order: %v", names)

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -334,38 +333,10 @@ func (f *forwarder) recordRoute(req *sip.Request, in, out string) {
 	req.PrependHeader(rr(out), rr(in))
 }
 
-// progressTimeout reads media.progress_timeout (seconds) of a device doc.
+// progressTimeout is media.progress_timeout of the callee's document.
 func progressTimeout(d *devices.Device) time.Duration {
-	if d == nil || d.Doc == nil {
+	if d == nil {
 		return 0
 	}
-	media, ok := d.Doc["media"].(map[string]any)
-	if !ok {
-		return 0
-	}
-	var secs float64
-	switch v := media["progress_timeout"].(type) {
-	case float64:
-		secs = v
-	case int:
-		secs = float64(v)
-	case int64:
-		secs = float64(v)
-	case string:
-		n, err := strconv.ParseFloat(v, 64)
-		if err != nil {
-			return 0
-		}
-		secs = n
-	case interface{ Float64() (float64, error) }:
-		n, err := v.Float64()
-		if err != nil {
-			return 0
-		}
-		secs = n
-	}
-	if secs <= 0 || secs > 3600 {
-		return 0
-	}
-	return time.Duration(secs * float64(time.Second))
+	return d.ProgressTimeout
 }

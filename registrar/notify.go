@@ -292,7 +292,7 @@ func (n *Notifier) target(accountID, deviceID string) (target, error) {
 func CheckSyncEvent(dev *devices.Device, reboot *bool) string {
 	var prov map[string]any
 	if dev != nil {
-		prov, _ = dev.Doc["provision"].(map[string]any)
+		prov, _ = dev.Doc()["provision"].(map[string]any)
 	}
 	base, _ := prov["check_sync_event"].(string)
 	if base == "" {

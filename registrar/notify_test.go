@@ -311,7 +311,11 @@ func TestCheckSyncEvent(t *testing.T) {
 		for i := 0; i+1 < len(kv); i += 2 {
 			p[kv[i]] = kv[i+1]
 		}
-		return &devices.Device{Doc: map[string]any{"provision": p}}
+		d, err := devices.FromDocument("acct1", "example.com", map[string]any{"provision": p})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return d
 	}
 	full := prov("check_sync_event", "resync", "check_sync_reboot", "reboot=true", "check_sync_reload", "reboot=false")
 	cases := []struct {

@@ -113,8 +113,8 @@ func (s *Service) record(b *location.Binding, acct *devices.Account, d *devices.
 		r.SuppressUnregisterNotify = d.SuppressUnregisterNotifications
 		r.RegisterOverwriteNotify = d.RegisterOverwriteNotify
 		presence := b.Username
-		if p, ok := d.Doc["presence_id"].(string); ok && p != "" {
-			presence = p
+		if d.PresenceID != "" {
+			presence = d.PresenceID
 		}
 		if !strings.Contains(presence, "@") {
 			presence += "@" + b.Realm

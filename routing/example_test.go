@@ -12,13 +12,11 @@ import (
 // A gateway call to a DID reaches the device that owns it, with the number
 // in the device's invite format and the external ringtone.
 func ExampleDecideInto() {
-	dev := &devices.Device{
-		ID: "dev1", AccountID: "acct1", Realm: "acme.sip.example.com", Username: "user_abc", Enabled: true,
-		Doc: map[string]any{
-			"sip":       map[string]any{"username": "user_abc", "number": "+14158867900", "invite_format": "npan"},
-			"ringtones": map[string]any{"external": "<http://ring.example/dr2>;info=Bellcore-dr2"},
-		},
-	}
+	dev, _ := devices.FromDocument("acct1", "acme.sip.example.com", map[string]any{
+		"id":        "dev1",
+		"sip":       map[string]any{"username": "user_abc", "number": "+14158867900", "invite_format": "npan"},
+		"ringtones": map[string]any{"external": "<http://ring.example/dr2>;info=Bellcore-dr2"},
+	})
 	callee, _ := routing.Compile(dev) // once per document change
 	index := routing.NewNumberIndex(callee)
 

@@ -2,8 +2,8 @@ package routing
 
 import (
 	"encoding/json"
+	"maps"
 	"net/netip"
-	"strings"
 	"testing"
 
 	"github.com/sipedge/sipedge/devices"
@@ -24,19 +24,12 @@ func device(t testing.TB, id, doc string) *devices.Device {
 }
 
 func deviceFromMap(id string, m map[string]any) *devices.Device {
-	sip, _ := m["sip"].(map[string]any)
-	d := &devices.Device{ID: id, AccountID: "acct1", Realm: testRealm, Doc: m}
-	d.Username, _ = sip["username"].(string)
-	if r, _ := sip["realm"].(string); r != "" {
-		d.Realm = strings.ToLower(r)
+	doc := maps.Clone(m)
+	doc["id"] = id
+	d, err := devices.FromDocument("acct1", testRealm, doc)
+	if err != nil {
+		panic(err)
 	}
-	if s, _ := sip["ip"].(string); s != "" {
-		if ip, err := netip.ParseAddr(s); err == nil {
-			d.IP = ip
-		}
-	}
-	en, ok := m["enabled"].(bool)
-	d.Enabled = en || !ok
 	return d
 }
 

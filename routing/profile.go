@@ -197,7 +197,7 @@ func Compile(d *devices.Device) (*Profile, error) {
 		return nil, fmt.Errorf("routing: compile device: %w", ErrNoDocument)
 	}
 	var w warnings
-	doc := d.Doc
+	doc := d.Doc()
 	sip := obj(doc, "sip")
 	p := &Profile{
 		DeviceID:  d.ID,
