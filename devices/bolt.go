@@ -94,6 +94,9 @@ func encodeRecord(pub map[string]any, m recordMeta) ([]byte, error) {
 	if m.AccountID != "" {
 		rec["pvt_account_id"] = m.AccountID
 	}
+	if m.Type == "device" && foldConflict(pub) {
+		rec[genericKey] = true
+	}
 	return json.Marshal(rec)
 }
 

@@ -121,7 +121,7 @@ func (s *Store) importChunk(accountID string, docs []map[string]any) ([]*Device,
 			return nil, &ImportError{Index: i, Err: err}
 		}
 		p.pub["id"] = m.ID
-		dev := newDevice(acct, p.pub, m, raw)
+		dev := newDevice(acct, hotFromDoc(p.pub), m, raw)
 		s.deviceConflicts(dev, p.pub, fe)
 		batch.deviceConflicts(dev, p.pub, fe)
 		if verr := fe.err(); verr != nil {

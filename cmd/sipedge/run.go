@@ -134,32 +134,16 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
-	store, err := devices.Open(devices.Options{Path: filepath.Join(cfg.Data, "sipedge.db")})
-	if err != nil {
-		return err
-	}
-	defer store.Close()
-
 	loc := location.New(location.Options{Logger: log.With("pkg", "location")})
 	if err := loc.RegisterMetrics(reg); err != nil {
 		return err
 	}
 	snapshot := filepath.Join(cfg.Data, "location.snap")
-	restoreStart := time.Now()
-	if n, err := loc.LoadFile(snapshot); err != nil {
-		// A corrupt snapshot costs registrations, never the start: phones
-		// re-register within their expiry anyway.
-		log.Error("location snapshot unreadable, starting empty", "path", snapshot, "err", err)
-		_ = os.Rename(snapshot, snapshot+".corrupt")
-	} else {
-		log.Info("location restored", "bindings", n, "took", time.Since(restoreStart).Round(time.Millisecond).String())
-		if n > 0 {
-			// Decoding left as much garbage as it built; hand it back
-			// to the OS now rather than at the scavenger's pace, off the
-			// start path.
-			go debug.FreeOSMemory()
-		}
+	store, err := loadState(cfg.Data, snapshot, loc, log)
+	if err != nil {
+		return err
 	}
+	defer store.Close()
 
 	rcfg := cfg.Registrar
 	rcfg.Secret = secret
@@ -337,4 +321,47 @@ func randomHex(n int) (string, error) {
 		return "", err
 	}
 	return hex.EncodeToString(b), nil
+}
+
+// loadState opens the device store and restores the location snapshot side
+// by side: they are independent, and at a million devices and bindings
+// they are the whole of a restart. The collector runs less often meanwhile
+// (GOGC 400 unless set higher or off): everything allocated here is kept,
+// so a cycle at every doubling of the heap only marks what is still being
+// built.
+func loadState(dataDir, snapshot string, loc *location.Table, log *slog.Logger) (*devices.Store, error) {
+	if prev := debug.SetGCPercent(400); prev < 0 || prev > 400 {
+		debug.SetGCPercent(prev)
+	} else {
+		defer debug.SetGCPercent(prev)
+	}
+	var restored int
+	var restoreErr error
+	var took time.Duration
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		start := time.Now()
+		restored, restoreErr = loc.LoadFile(snapshot)
+		took = time.Since(start)
+	}()
+	store, err := devices.Open(devices.Options{Path: filepath.Join(dataDir, "sipedge.db")})
+	<-done
+	if err != nil {
+		return nil, err
+	}
+	if restoreErr != nil {
+		// A corrupt snapshot costs registrations, never the start: phones
+		// re-register within their expiry anyway.
+		log.Error("location snapshot unreadable, starting empty", "path", snapshot, "err", restoreErr)
+		_ = os.Rename(snapshot, snapshot+".corrupt")
+		return store, nil
+	}
+	log.Info("location restored", "bindings", restored, "took", took.Round(time.Millisecond).String())
+	if restored > 0 {
+		// Decoding left as much garbage as it built; hand it back to the
+		// OS now rather than at the scavenger's pace, off the start path.
+		go debug.FreeOSMemory()
+	}
+	return store, nil
 }
