@@ -10,12 +10,13 @@ import (
 	bolterrors "go.etcd.io/bbolt/errors"
 )
 
-// On disk: one bbolt file, four buckets.
+// On disk: one bbolt file, five buckets.
 //
-//	meta      "version" -> "1"
-//	accounts  <account id>               -> account record
-//	devices   <account id>/<device id>   -> device record
-//	tokens    sha256(secret) (32 bytes)  -> Token as JSON
+//	meta        "version" -> "2"
+//	accounts    <account id>               -> account record
+//	devices     <account id>/<device id>   -> device record
+//	device_hot  <account id>/<device id>   -> hot record (see appendHot)
+//	tokens      sha256(secret) (32 bytes)  -> Token as JSON
 //
 // A record is the document as CouchDB would hold it: the public fields plus
 // "_id", "_rev", "pvt_type", "pvt_account_id" (devices), "pvt_created" and
@@ -27,10 +28,16 @@ var (
 	bucketAccounts = []byte("accounts")
 	bucketDevices  = []byte("devices")
 	bucketTokens   = []byte("tokens")
+	// bucketHot mirrors bucketDevices (same keys) with only the fields a
+	// Device holds: what a restart reads (see appendHot).
+	bucketHot = []byte("device_hot")
 )
 
 const (
-	storeVersion = "1"
+	// Version 2 added bucketHot. A version 1 file is upgraded on open;
+	// a sipedge that knows only version 1 refuses a version 2 file rather
+	// than writing devices without their hot records.
+	storeVersion = "2"
 	// lockTimeout bounds the wait for the file lock held by another process.
 	lockTimeout = 2 * time.Second
 )
@@ -44,7 +51,7 @@ func openDB(path string) (*bolt.DB, error) {
 		return nil, fmt.Errorf("devices: open %s: %w", path, err)
 	}
 	err = db.Update(func(tx *bolt.Tx) error {
-		for _, b := range [][]byte{bucketMeta, bucketAccounts, bucketDevices, bucketTokens} {
+		for _, b := range [][]byte{bucketMeta, bucketAccounts, bucketDevices, bucketTokens, bucketHot} {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 				return err
 			}
@@ -52,6 +59,11 @@ func openDB(path string) (*bolt.DB, error) {
 		meta := tx.Bucket(bucketMeta)
 		switch v := meta.Get([]byte("version")); {
 		case v == nil:
+			return meta.Put([]byte("version"), []byte(storeVersion))
+		case string(v) == "1":
+			if err := rebuildHot(tx); err != nil {
+				return fmt.Errorf("upgrade to store version %s: %w", storeVersion, err)
+			}
 			return meta.Put([]byte("version"), []byte(storeVersion))
 		case string(v) != storeVersion:
 			return fmt.Errorf("unsupported store version %q (want %q)", v, storeVersion)
@@ -63,6 +75,18 @@ func openDB(path string) (*bolt.DB, error) {
 		return nil, fmt.Errorf("devices: open %s: %w", path, err)
 	}
 	return db, nil
+}
+
+// rebuildHot writes the hot record of every device record.
+func rebuildHot(tx *bolt.Tx) error {
+	hot := tx.Bucket(bucketHot)
+	return tx.Bucket(bucketDevices).ForEach(func(k, v []byte) error {
+		pub, m, err := decodeRecord(v)
+		if err != nil {
+			return fmt.Errorf("device %s: %w", k, err)
+		}
+		return hot.Put(k, encodeHot(pub, m))
+	})
 }
 
 func deviceKey(accountID, id string) []byte { return []byte(accountID + "/" + id) }
@@ -93,9 +117,6 @@ func encodeRecord(pub map[string]any, m recordMeta) ([]byte, error) {
 	rec["pvt_modified"] = m.Modified
 	if m.AccountID != "" {
 		rec["pvt_account_id"] = m.AccountID
-	}
-	if m.Type == "device" && foldConflict(pub) {
-		rec[genericKey] = true
 	}
 	return json.Marshal(rec)
 }

@@ -1,137 +1,190 @@
 package devices
 
 import (
-	"encoding/json"
+	"encoding/binary"
+	"errors"
 	"maps"
-	"strings"
+	"slices"
+	"time"
 )
 
-// hotFields are the parts of a device document that the store decodes
-// into a Device. At load they come from a typed decode of the stored
-// record, several times faster than decoding the whole document into
-// maps, which a million devices made the bulk of a restart. Scalars are
-// kept as any so that both ways of filling them (typed decode, or the
-// generic document) go through the same conversions.
-type hotFields struct {
-	Name                            any `json:"name"`
-	PresenceID                      any `json:"presence_id"`
-	OwnerID                         any `json:"owner_id"`
-	MACAddress                      any `json:"mac_address"`
-	Enabled                         any `json:"enabled"`
-	RegisterOverwriteNotify         any `json:"register_overwrite_notify"`
-	SuppressUnregisterNotifications any `json:"suppress_unregister_notifications"`
-	Media                           struct {
-		ProgressTimeout any `json:"progress_timeout"`
-	} `json:"media"`
-	Hotdesk struct {
-		Users map[string]struct{} `json:"users"`
-	} `json:"hotdesk"`
-	SIP struct {
-		Username               any `json:"username"`
-		Password               any `json:"password"`
-		Method                 any `json:"method"`
-		IP                     any `json:"ip"`
-		Realm                  any `json:"realm"`
-		ExpireSeconds          any `json:"expire_seconds"`
-		RegistrationExpiration any `json:"registration_expiration"`
-	} `json:"sip"`
+// hotValues are what a Device holds of its document and record, converted
+// as the store converts them. A restart reads them from the hot records
+// (bucketHot), not from the documents: decoding a million JSON documents
+// was most of a restart, reading these is a few hundred nanoseconds each.
+type hotValues struct {
+	ID, Rev, AccountID string
+	Created, Modified  int64
+
+	Name, PresenceID, OwnerID, MACAddress string
+	Username, Password, Method, IP, Realm string // as the document has them
+	Enabled, EnabledIsSet                 bool
+	RegisterOverwriteNotify               bool
+	SuppressUnregisterNotifications       bool
+	ExpireSeconds                         int
+	ProgressTimeout                       time.Duration
+	HotdeskUsers                          []string // sorted
 }
 
-// hotRecord is a stored device record as the typed decode sees it.
-type hotRecord struct {
-	hotFields
-	ID        any `json:"_id"`
-	Rev       any `json:"_rev"`
-	Type      any `json:"pvt_type"`
-	AccountID any `json:"pvt_account_id"`
-	Created   any `json:"pvt_created"`
-	Modified  any `json:"pvt_modified"`
-	// Generic marks a record whose document has a key that differs from
-	// one of the fields above only in case: encoding/json matches struct
-	// fields case-insensitively, the document's maps do not.
-	Generic any `json:"pvt_generic"`
-}
-
-const genericKey = "pvt_generic"
-
-// The keys the typed decode reads, by object.
-var (
-	hotTopKeys = []string{"name", "presence_id", "owner_id", "mac_address", "enabled",
-		"register_overwrite_notify", "suppress_unregister_notifications", "media", "hotdesk", "sip",
-		"_id", "_rev", "pvt_type", "pvt_account_id", "pvt_created", "pvt_modified", genericKey}
-	hotMediaKeys   = []string{"progress_timeout"}
-	hotHotdeskKeys = []string{"users"}
-	hotSIPKeys     = []string{"username", "password", "method", "ip", "realm", "expire_seconds", "registration_expiration"}
-)
-
-// decodeHot is the fast path of load: ok is false when the record must be
-// decoded as a whole document instead (a type the struct cannot hold, or a
-// record marked generic).
-func decodeHot(raw []byte) (hotFields, recordMeta, bool) {
-	var r hotRecord
-	if err := json.Unmarshal(raw, &r); err != nil || r.Generic != nil {
-		return hotFields{}, recordMeta{}, false
-	}
-	m := recordMeta{ID: asString(r.ID), Rev: asString(r.Rev), Type: asString(r.Type), AccountID: asString(r.AccountID)}
-	if f, ok := r.Created.(float64); ok {
-		m.Created = int64(f)
-	}
-	if f, ok := r.Modified.(float64); ok {
-		m.Modified = int64(f)
-	}
-	if m.ID == "" {
-		return hotFields{}, recordMeta{}, false
-	}
-	return r.hotFields, m, true
-}
-
-// hotFromDoc takes the hot fields from a public document.
-func hotFromDoc(pub map[string]any) hotFields {
-	var h hotFields
-	h.Name = pub["name"]
-	h.PresenceID = pub["presence_id"]
-	h.OwnerID = pub["owner_id"]
-	h.MACAddress = pub["mac_address"]
-	h.Enabled = pub["enabled"]
-	h.RegisterOverwriteNotify = pub["register_overwrite_notify"]
-	h.SuppressUnregisterNotifications = pub["suppress_unregister_notifications"]
-	h.Media.ProgressTimeout = member(pub, "media")["progress_timeout"]
-	if users := member(member(pub, "hotdesk"), "users"); len(users) > 0 {
-		h.Hotdesk.Users = make(map[string]struct{}, len(users))
-		for k := range maps.Keys(users) {
-			h.Hotdesk.Users[k] = struct{}{}
-		}
-	}
+// hotOf converts a public document and its record metadata.
+func hotOf(pub map[string]any, m recordMeta) hotValues {
 	sip := member(pub, "sip")
-	h.SIP.Username = sip["username"]
-	h.SIP.Password = sip["password"]
-	h.SIP.Method = sip["method"]
-	h.SIP.IP = sip["ip"]
-	h.SIP.Realm = sip["realm"]
-	h.SIP.ExpireSeconds = sip["expire_seconds"]
-	h.SIP.RegistrationExpiration = sip["registration_expiration"]
+	enabled, enabledIsSet := pub["enabled"].(bool)
+	h := hotValues{
+		ID: m.ID, Rev: m.Rev, AccountID: m.AccountID, Created: m.Created, Modified: m.Modified,
+
+		Name:       asString(pub["name"]),
+		PresenceID: asString(pub["presence_id"]),
+		OwnerID:    asString(pub["owner_id"]),
+		MACAddress: asString(pub["mac_address"]),
+		Username:   asString(sip["username"]),
+		Password:   asString(sip["password"]),
+		Method:     asString(sip["method"]),
+		IP:         asString(sip["ip"]),
+		Realm:      asString(sip["realm"]),
+
+		Enabled:                         enabled,
+		EnabledIsSet:                    enabledIsSet,
+		RegisterOverwriteNotify:         pub["register_overwrite_notify"] == true,
+		SuppressUnregisterNotifications: pub["suppress_unregister_notifications"] == true,
+		ProgressTimeout:                 seconds(member(pub, "media")["progress_timeout"]),
+	}
+	h.ExpireSeconds = positiveInt(sip["expire_seconds"])
+	if h.ExpireSeconds == 0 {
+		h.ExpireSeconds = positiveInt(sip["registration_expiration"])
+	}
+	if users := member(member(pub, "hotdesk"), "users"); len(users) > 0 {
+		h.HotdeskUsers = slices.Sorted(maps.Keys(users))
+	}
 	return h
 }
 
-// foldConflict reports whether the typed decode of pub's record could
-// differ from its document: a key equal to a hot key under case folding
-// but not exactly.
-func foldConflict(pub map[string]any) bool {
-	return foldsOnto(pub, hotTopKeys) ||
-		foldsOnto(member(pub, "media"), hotMediaKeys) ||
-		foldsOnto(member(pub, "hotdesk"), hotHotdeskKeys) ||
-		foldsOnto(member(pub, "sip"), hotSIPKeys)
-}
+// The hot record: a version byte, then the fields in hotValues' order,
+// strings as uvarint length and bytes, integers as varints, the four
+// flags in one byte, the hotdesk users as a count and strings.
+const hotVersion = 1
 
-func foldsOnto(m map[string]any, hot []string) bool {
-	for k := range m {
-		for _, h := range hot {
-			if k != h && strings.EqualFold(k, h) {
-				return true
-			}
+const (
+	flagEnabled = 1 << iota
+	flagEnabledIsSet
+	flagOverwriteNotify
+	flagSuppressUnregister
+)
+
+func appendHot(b []byte, h *hotValues) []byte {
+	b = append(b, hotVersion)
+	for _, s := range h.strings() {
+		b = binary.AppendUvarint(b, uint64(len(*s)))
+		b = append(b, *s...)
+	}
+	b = binary.AppendVarint(b, h.Created)
+	b = binary.AppendVarint(b, h.Modified)
+	b = binary.AppendVarint(b, int64(h.ExpireSeconds))
+	b = binary.AppendVarint(b, int64(h.ProgressTimeout))
+	var flags byte
+	for i, f := range []bool{h.Enabled, h.EnabledIsSet, h.RegisterOverwriteNotify, h.SuppressUnregisterNotifications} {
+		if f {
+			flags |= 1 << i
 		}
 	}
-	return false
+	b = append(b, flags)
+	b = binary.AppendUvarint(b, uint64(len(h.HotdeskUsers)))
+	for _, u := range h.HotdeskUsers {
+		b = binary.AppendUvarint(b, uint64(len(u)))
+		b = append(b, u...)
+	}
+	return b
+}
+
+func (h *hotValues) strings() [12]*string {
+	return [12]*string{&h.ID, &h.Rev, &h.AccountID, &h.Name, &h.PresenceID, &h.OwnerID, &h.MACAddress,
+		&h.Username, &h.Password, &h.Method, &h.IP, &h.Realm}
+}
+
+var errHotRecord = errors.New("malformed hot record")
+
+// parseHot reads a hot record. Its strings share one allocation: a
+// device's strings live and die together.
+func parseHot(raw []byte) (hotValues, error) {
+	var h hotValues
+	if len(raw) == 0 || raw[0] != hotVersion {
+		return h, errHotRecord
+	}
+	s := string(raw[1:])
+	p := hotReader{s: s}
+	for _, f := range h.strings() {
+		*f = p.str()
+	}
+	h.Created = p.varint()
+	h.Modified = p.varint()
+	h.ExpireSeconds = int(p.varint())
+	h.ProgressTimeout = time.Duration(p.varint())
+	flags := p.byte()
+	h.Enabled = flags&flagEnabled != 0
+	h.EnabledIsSet = flags&flagEnabledIsSet != 0
+	h.RegisterOverwriteNotify = flags&flagOverwriteNotify != 0
+	h.SuppressUnregisterNotifications = flags&flagSuppressUnregister != 0
+	if n := p.uvarint(); n > 0 {
+		if n > uint64(len(p.s)) { // each user takes at least a byte
+			return hotValues{}, errHotRecord
+		}
+		h.HotdeskUsers = make([]string, n)
+		for i := range h.HotdeskUsers {
+			h.HotdeskUsers[i] = p.str()
+		}
+	}
+	if p.bad || p.s != "" || h.ID == "" {
+		return hotValues{}, errHotRecord
+	}
+	return h, nil
+}
+
+// hotReader consumes a hot record; bad is set at the first short read.
+type hotReader struct {
+	s   string
+	bad bool
+}
+
+func (p *hotReader) uvarint() uint64 {
+	v, n := binary.Uvarint([]byte(p.s[:min(len(p.s), binary.MaxVarintLen64)]))
+	if n <= 0 {
+		p.bad, p.s = true, ""
+		return 0
+	}
+	p.s = p.s[n:]
+	return v
+}
+
+func (p *hotReader) varint() int64 {
+	u := p.uvarint()
+	return int64(u>>1) ^ -int64(u&1) // zig-zag, as binary.AppendVarint
+}
+
+func (p *hotReader) str() string {
+	n := p.uvarint()
+	if n > uint64(len(p.s)) {
+		p.bad, p.s = true, ""
+		return ""
+	}
+	v := p.s[:n]
+	p.s = p.s[n:]
+	return v
+}
+
+func (p *hotReader) byte() byte {
+	if p.s == "" {
+		p.bad = true
+		return 0
+	}
+	b := p.s[0]
+	p.s = p.s[1:]
+	return b
+}
+
+// encodeHot is the hot record of a device document.
+func encodeHot(pub map[string]any, m recordMeta) []byte {
+	h := hotOf(pub, m)
+	return appendHot(nil, &h)
 }
 
 func asString(v any) string {

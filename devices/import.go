@@ -102,6 +102,7 @@ func (s *Store) importChunk(accountID string, docs []map[string]any) ([]*Device,
 	taken := make(map[string]bool, len(docs))
 	now := Gregorian(time.Now())
 	changes := make([]Change, len(docs))
+	hots := make([][]byte, len(docs))
 	for i := range preps {
 		p := &preps[i]
 		if p.pub == nil {
@@ -120,8 +121,10 @@ func (s *Store) importChunk(accountID string, docs []map[string]any) ([]*Device,
 		if err != nil {
 			return nil, &ImportError{Index: i, Err: err}
 		}
+		h := hotOf(p.pub, m)
+		hots[i] = appendHot(nil, &h)
 		p.pub["id"] = m.ID
-		dev := newDevice(acct, hotFromDoc(p.pub), m, raw)
+		dev := newDevice(acct, h, raw)
 		s.deviceConflicts(dev, p.pub, fe)
 		batch.deviceConflicts(dev, p.pub, fe)
 		if verr := fe.err(); verr != nil {
@@ -132,17 +135,20 @@ func (s *Store) importChunk(accountID string, docs []map[string]any) ([]*Device,
 		changes[i] = Change{New: dev}
 	}
 
-	type kv struct{ k, v []byte }
+	type kv struct{ k, v, hot []byte }
 	recs := make([]kv, len(changes))
 	for i, c := range changes {
-		recs[i] = kv{deviceKey(acct.ID, c.New.ID), c.New.rec}
+		recs[i] = kv{deviceKey(acct.ID, c.New.ID), c.New.rec, hots[i]}
 	}
 	// bbolt fills pages best with keys in order.
 	slices.SortFunc(recs, func(a, b kv) int { return bytes.Compare(a.k, b.k) })
 	err := s.db.Update(func(tx *bolt.Tx) error {
-		b := tx.Bucket(bucketDevices)
+		b, hb := tx.Bucket(bucketDevices), tx.Bucket(bucketHot)
 		for _, r := range recs {
 			if err := b.Put(r.k, r.v); err != nil {
+				return err
+			}
+			if err := hb.Put(r.k, r.hot); err != nil {
 				return err
 			}
 		}

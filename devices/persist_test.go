@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	bolt "go.etcd.io/bbolt"
 )
 
 var startTime = time.Now().Add(-time.Second)
@@ -219,4 +221,110 @@ func TestHotFieldsFollowTheDocument(t *testing.T) {
 		t.Fatal(err)
 	}
 	check("reopened", d2, "desk 2", "2002", 0, []string{"u1", "u2", "u3"})
+}
+
+// A file written before the hot records existed (version 1) is upgraded on
+// open, and a device loaded from its hot record shows its document as
+// stored, across replacement and deletion.
+func TestUpgradeFromVersion1(t *testing.T) {
+	t.Parallel()
+	s, path := newTestStore(t)
+	a := mustAccount(t, s, obj(t, `{"name":"acme","realm":"acme.example.com"}`))
+	d := mustDevice(t, s, a.ID, obj(t, `{"name":"desk","presence_id":"2001","sip":{"username":"desk","password":"secret1"}}`))
+	other := mustDevice(t, s, a.ID, obj(t, `{"name":"other"}`))
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	db, err := bolt.Open(path, 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = db.Update(func(tx *bolt.Tx) error {
+		if err := tx.DeleteBucket(bucketHot); err != nil {
+			return err
+		}
+		return tx.Bucket(bucketMeta).Put([]byte("version"), []byte("1"))
+	})
+	if err2 := db.Close(); err == nil {
+		err = err2
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	s2, err := Open(Options{Path: path})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := s2.Device(a.ID, d.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.rec != nil || got.src != s2 {
+		t.Fatal("a loaded device holds its document")
+	}
+	jsonEqual(t, "upgraded device", got, d)
+	jsonEqual(t, "upgraded document", got.Doc(), d.Doc())
+	if by := s2.ByUser("acme.example.com", "desk"); by != got {
+		t.Errorf("ByUser after upgrade: %v", by)
+	}
+
+	// The stale snapshot reads what is stored now.
+	if _, err := s2.PatchDevice(a.ID, d.ID, obj(t, `{"name":"desk 2"}`), ""); err != nil {
+		t.Fatal(err)
+	}
+	if name := got.Doc()["name"]; name != "desk 2" {
+		t.Errorf("document of a replaced snapshot: name %v", name)
+	}
+	if _, err := s2.DeleteDevice(a.ID, other.ID); err != nil {
+		t.Fatal(err)
+	}
+	s3 := reopen(t, s2, path)
+	if got.Doc() != nil {
+		t.Error("document read from a closed store")
+	}
+	d3, err := s3.Device(a.ID, d.ID)
+	if err != nil || d3.Name != "desk 2" || d3.Doc()["name"] != "desk 2" {
+		t.Fatalf("after reopen: %v %+v", err, d3)
+	}
+	if _, err := s3.Device(a.ID, other.ID); err == nil {
+		t.Error("deleted device came back")
+	}
+	// Deleting the account removes the hot records with the devices.
+	if _, err := s3.DeleteAccount(a.ID); err != nil {
+		t.Fatal(err)
+	}
+	s4 := reopen(t, s3, path)
+	if n := len(s4.Devices(a.ID)); n != 0 {
+		t.Errorf("%d devices of a deleted account", n)
+	}
+	err = s4.db.View(func(tx *bolt.Tx) error {
+		if k, _ := tx.Bucket(bucketHot).Cursor().First(); k != nil {
+			t.Errorf("hot record %s left behind", k)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	// A file newer than this code is refused, not written.
+	if err := s4.Close(); err != nil {
+		t.Fatal(err)
+	}
+	db, err = bolt.Open(path, 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = db.Update(func(tx *bolt.Tx) error { return tx.Bucket(bucketMeta).Put([]byte("version"), []byte("3")) })
+	if err2 := db.Close(); err == nil {
+		err = err2
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s5, err := Open(Options{Path: path}); err == nil {
+		_ = s5.Close()
+		t.Error("opened a version 3 file")
+	}
 }

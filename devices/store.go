@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"maps"
 	"net/netip"
 	"runtime"
 	"slices"
@@ -103,7 +102,7 @@ func (s *Store) load() error {
 		if err != nil {
 			return err
 		}
-		changes, err = loadDevices(tx.Bucket(bucketDevices), snap)
+		changes, err = s.loadDevices(tx.Bucket(bucketHot), snap)
 		if err != nil {
 			return err
 		}
@@ -130,10 +129,10 @@ func (s *Store) load() error {
 	return nil
 }
 
-// loadDevices decodes every device record, on every CPU: at a million
-// devices the decoding is most of a restart. Records are visited in key
-// order and the result keeps it.
-func loadDevices(b *bolt.Bucket, snap *accountSnap) ([]Change, error) {
+// loadDevices decodes every hot record, on every CPU: at a million devices
+// the decoding is most of a restart. Records are visited in key order and
+// the result keeps it. The documents themselves stay on disk.
+func (s *Store) loadDevices(b *bolt.Bucket, snap *accountSnap) ([]Change, error) {
 	var recs [][2][]byte // bbolt's memory, valid while the transaction is
 	err := b.ForEach(func(k, v []byte) error {
 		recs = append(recs, [2][]byte{k, v})
@@ -151,19 +150,17 @@ func loadDevices(b *bolt.Bucket, snap *accountSnap) ([]Change, error) {
 		g.Go(func() error {
 			for i := lo; i < hi; i++ {
 				k, v := recs[i][0], recs[i][1]
-				h, m, ok := decodeHot(v)
-				if !ok {
-					pub, pm, err := decodeRecord(v)
-					if err != nil {
-						return fmt.Errorf("device %s: %w", k, err)
-					}
-					h, m = hotFromDoc(pub), pm
+				h, err := parseHot(v)
+				if err != nil {
+					return fmt.Errorf("device %s: %w", k, err)
 				}
-				acct := snap.byID[m.AccountID]
+				acct := snap.byID[h.AccountID]
 				if acct == nil {
 					continue // orphan of an interrupted account delete: invisible
 				}
-				devs[i] = newDevice(acct, h, m, bytes.Clone(v))
+				d := newDevice(acct, h, nil)
+				d.src = s
+				devs[i] = d
 			}
 			return nil
 		})
@@ -178,6 +175,22 @@ func loadDevices(b *bolt.Bucket, snap *accountSnap) ([]Change, error) {
 		}
 	}
 	return changes, nil
+}
+
+// storedDoc decodes a device's document as stored now; nil when there is
+// none or the store cannot be read (closed).
+func (s *Store) storedDoc(accountID, id string) map[string]any {
+	if s == nil {
+		return nil
+	}
+	var pub map[string]any
+	_ = s.db.View(func(tx *bolt.Tx) error {
+		if v := tx.Bucket(bucketDevices).Get(deviceKey(accountID, id)); v != nil {
+			pub, _, _ = decodeRecord(v)
+		}
+		return nil
+	})
+	return pub
 }
 
 // Close closes the database. Lookups keep answering from memory; writes
@@ -428,10 +441,12 @@ func (s *Store) DeleteAccount(id string) (*Account, error) {
 		// Every device under the account's key prefix, also any that did
 		// not load (there are none, but the prefix scan is the truth).
 		prefix := []byte(id + "/")
-		c := tx.Bucket(bucketDevices).Cursor()
-		for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Seek(prefix) {
-			if err := c.Delete(); err != nil {
-				return err
+		for _, b := range [][]byte{bucketDevices, bucketHot} {
+			c := tx.Bucket(b).Cursor()
+			for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Seek(prefix) {
+				if err := c.Delete(); err != nil {
+					return err
+				}
 			}
 		}
 		tb := tx.Bucket(bucketTokens)
@@ -459,45 +474,39 @@ func (s *Store) DeleteAccount(id string) (*Account, error) {
 
 // ---- devices ---------------------------------------------------------------
 
-// newDevice builds a Device from the hot fields of its document.
-func newDevice(acct *Account, h hotFields, m recordMeta, rec []byte) *Device {
-	enabled, enabledIsSet := h.Enabled.(bool)
+// newDevice builds a Device from its hot values.
+func newDevice(acct *Account, h hotValues, rec []byte) *Device {
 	d := &Device{
-		Name:            asString(h.Name),
-		PresenceID:      asString(h.PresenceID),
-		ProgressTimeout: seconds(h.Media.ProgressTimeout),
-		sipRealm:        asString(h.SIP.Realm),
-		enabled:         enabled,
-		enabledIsSet:    enabledIsSet,
+		Name:            h.Name,
+		PresenceID:      h.PresenceID,
+		ProgressTimeout: h.ProgressTimeout,
+		HotdeskUsers:    h.HotdeskUsers,
+		sipRealm:        h.Realm,
+		enabled:         h.Enabled,
+		enabledIsSet:    h.EnabledIsSet,
 		rec:             rec,
 
-		ID:        m.ID,
+		ID:        h.ID,
 		AccountID: acct.ID,
-		Username:  asString(h.SIP.Username),
-		Password:  asString(h.SIP.Password),
-		Method:    asString(h.SIP.Method),
-		OwnerID:   asString(h.OwnerID),
+		Username:  h.Username,
+		Password:  h.Password,
+		Method:    h.Method,
+		OwnerID:   h.OwnerID,
 
-		MACAddress:                      asString(h.MACAddress),
-		RegisterOverwriteNotify:         h.RegisterOverwriteNotify == true,
-		SuppressUnregisterNotifications: h.SuppressUnregisterNotifications == true,
+		MACAddress:                      h.MACAddress,
+		RegisterOverwriteNotify:         h.RegisterOverwriteNotify,
+		SuppressUnregisterNotifications: h.SuppressUnregisterNotifications,
+		ExpireSeconds:                   h.ExpireSeconds,
 
-		Rev:      m.Rev,
-		Created:  m.Created,
-		Modified: m.Modified,
-	}
-	if len(h.Hotdesk.Users) > 0 {
-		d.HotdeskUsers = slices.Sorted(maps.Keys(h.Hotdesk.Users))
+		Rev:      h.Rev,
+		Created:  h.Created,
+		Modified: h.Modified,
 	}
 	if d.Method == "" {
 		d.Method = "password"
 	}
-	if ip, err := netip.ParseAddr(asString(h.SIP.IP)); err == nil {
+	if ip, err := netip.ParseAddr(h.IP); err == nil {
 		d.IP = ipKey(ip)
-	}
-	d.ExpireSeconds = positiveInt(h.SIP.ExpireSeconds)
-	if d.ExpireSeconds == 0 {
-		d.ExpireSeconds = positiveInt(h.SIP.RegistrationExpiration)
 	}
 	deriveFromAccount(d, acct)
 	return d
@@ -684,14 +693,20 @@ func (s *Store) putDevice(acct *Account, old *Device, pub map[string]any) (*Devi
 	if err != nil {
 		return nil, err
 	}
+	h := hotOf(pub, m)
+	hot := appendHot(nil, &h)
 	pub["id"] = m.ID
-	dev := newDevice(acct, hotFromDoc(pub), m, raw)
+	dev := newDevice(acct, h, raw)
 	s.deviceConflicts(dev, pub, fe)
 	if verr := fe.err(); verr != nil {
 		return nil, verr
 	}
 	err = s.db.Update(func(tx *bolt.Tx) error {
-		return tx.Bucket(bucketDevices).Put(deviceKey(acct.ID, m.ID), raw)
+		key := deviceKey(acct.ID, m.ID)
+		if err := tx.Bucket(bucketDevices).Put(key, raw); err != nil {
+			return err
+		}
+		return tx.Bucket(bucketHot).Put(key, hot)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("devices: write device: %w", err)
@@ -744,7 +759,11 @@ func (s *Store) DeleteDevice(accountID, id string) (*Device, error) {
 		return nil, err
 	}
 	err = s.db.Update(func(tx *bolt.Tx) error {
-		return tx.Bucket(bucketDevices).Delete(deviceKey(accountID, id))
+		key := deviceKey(accountID, id)
+		if err := tx.Bucket(bucketDevices).Delete(key); err != nil {
+			return err
+		}
+		return tx.Bucket(bucketHot).Delete(key)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("devices: delete device: %w", err)
@@ -855,5 +874,5 @@ func FromDocument(accountID, accountRealm string, doc map[string]any) (*Device, 
 		return nil, fmt.Errorf("devices: encode document: %w", err)
 	}
 	pub["id"] = id
-	return newDevice(&Account{ID: accountID, Realm: lowerASCII(accountRealm), Enabled: true}, hotFromDoc(pub), m, rec), nil
+	return newDevice(&Account{ID: accountID, Realm: lowerASCII(accountRealm), Enabled: true}, hotOf(pub, m), rec), nil
 }
