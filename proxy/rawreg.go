@@ -203,7 +203,38 @@ func parseRawRegister(msg string, r *rawReq, lim *LimitsConfig) bool {
 	if lim != nil && r.nvia > lim.MaxVias {
 		return false
 	}
+	// The answer copies every Via; one sipgo would refuse makes the
+	// whole request one the full path refuses.
+	for _, v := range r.vias[1:r.nvia] {
+		if !rawLowerVia(v) {
+			return false
+		}
+	}
 	return r.topVia()
+}
+
+// rawLowerVia accepts a Via below the top one in the shape topVia reads,
+// any transport: "SIP/2.0/<transport> host[:port]*(;param)".
+func rawLowerVia(v string) bool {
+	proto, rest, ok := strings.Cut(v, " ")
+	if !ok || len(proto) <= len("SIP/2.0/") || !strings.EqualFold(proto[:len("SIP/2.0/")], "SIP/2.0/") ||
+		!rawToken(proto[len("SIP/2.0/"):]) {
+		return false
+	}
+	rest = strings.TrimLeft(rest, " \t")
+	sentBy, params, _ := strings.Cut(rest, ";")
+	if _, _, ok := rawHostPort(strings.TrimRight(sentBy, " \t")); !ok {
+		return false
+	}
+	for params != "" {
+		var param string
+		param, params, _ = strings.Cut(params, ";")
+		name, val, hasVal := strings.Cut(param, "=")
+		if !rawToken(name) || hasVal && !rawParamValue(val) {
+			return false
+		}
+	}
+	return true
 }
 
 // header takes one header field.
@@ -623,8 +654,8 @@ func (s *Server) rawRegister(fc *fastConn, local net.Addr, raddr *net.UDPAddr, d
 	}
 	// Admission, as the limit stage does it.
 	opens := !r.toTagged
-	if opens && s.admit.draining.Load() {
-		return false
+	if opens && s.admit.refusing() {
+		return false // the full path answers 503
 	}
 	if s.inflight.Add(1) > int64(s.cfg.MaxInflight) && opens {
 		s.inflight.Add(-1)
