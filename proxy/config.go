@@ -28,6 +28,11 @@ type Config struct {
 	// MaxInflight caps the requests being handled at once; beyond it new
 	// requests get 503 with Retry-After instead of piling up goroutines.
 	MaxInflight int `yaml:"max_inflight"`
+	// MaxQueueDelay: while UDP datagrams wait in the socket longer than
+	// this (the shortest wait over 100 ms, from the kernel's arrival
+	// stamps), new requests get 503 with Retry-After (overload.go). 0
+	// turns it off.
+	MaxQueueDelay time.Duration `yaml:"max_queue_delay"`
 	// RetryAfter is the Retry-After value, in seconds, of that 503.
 	RetryAfter int `yaml:"retry_after"`
 	// RingTimeout bounds how long a branch may ring in all, however many
@@ -92,6 +97,7 @@ func Default() Config {
 		UserAgent:         "sipedge",
 		UDPReadBuffer:     4 << 20,
 		MaxInflight:       10000,
+		MaxQueueDelay:     100 * time.Millisecond,
 		RetryAfter:        5,
 		RingTimeout:       60 * time.Second,
 		TimerC:            defaultTimerC,
@@ -134,6 +140,9 @@ func (c Config) Validate() error {
 	}
 	if c.MaxInflight <= 0 {
 		return fmt.Errorf("sip.max_inflight: %d must be positive", c.MaxInflight)
+	}
+	if c.MaxQueueDelay < 0 {
+		return fmt.Errorf("sip.max_queue_delay: %v must not be negative", c.MaxQueueDelay)
 	}
 	if c.RetryAfter < 0 {
 		return fmt.Errorf("sip.retry_after: %d must not be negative", c.RetryAfter)

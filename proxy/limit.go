@@ -15,7 +15,11 @@ import (
 // into hung calls.
 type admission struct {
 	draining atomic.Bool
+	overload overload // sip.max_queue_delay (overload.go)
 }
+
+// refusing reports whether a request that opens something is refused now.
+func (a *admission) refusing() bool { return a.draining.Load() || a.overload.active() }
 
 // Drain makes the server refuse new dialogs and registrations with 503 and
 // Retry-After, while in-dialog requests and calls being set up go on.
@@ -52,7 +56,7 @@ func (s *Server) limit(next Handler) Handler {
 	}
 	return HandlerFunc(func(ctx context.Context, tx sip.ServerTransaction, req *sip.Request) error {
 		opens := opensSomething(req)
-		if opens && s.admit.draining.Load() {
+		if opens && s.admit.refusing() {
 			return refuse()
 		}
 		if s.inflight.Add(1) > ceiling && opens {

@@ -193,7 +193,7 @@ func newMetrics(reg prometheus.Registerer, inflight func() float64) (*metrics, e
 	})
 	rejected := prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "sipedge_proxy_rejected_total",
-		Help: "Requests refused with 503 because max_inflight requests were already being handled.",
+		Help: "Requests refused with 503: max_inflight requests already being handled, a queueing delay past max_queue_delay, or draining.",
 	})
 	dropped := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "sipedge_proxy_dropped_datagrams_total",

@@ -80,6 +80,32 @@ func New(cfg Config, reg *registrar.Service, prom prometheus.Registerer, log *sl
 		return nil, err
 	}
 	s.m = m
+	s.admit.overload.limit = cfg.MaxQueueDelay
+	// Overload may come and go every half second: one line per 10 s.
+	var lastWarn time.Time
+	episodes := 0
+	s.admit.overload.onChange = func(on bool) {
+		if !on {
+			return
+		}
+		episodes++
+		if time.Since(lastWarn) >= 10*time.Second {
+			s.log.Warn("overloaded: new requests get 503", "max_queue_delay", cfg.MaxQueueDelay, "episodes", episodes)
+			lastWarn, episodes = time.Now(), 0
+		}
+	}
+	overloaded := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "sipedge_proxy_overloaded",
+		Help: "1 while UDP requests wait in the socket longer than sip.max_queue_delay and new requests get 503.",
+	}, func() float64 {
+		if s.admit.overload.active() {
+			return 1
+		}
+		return 0
+	})
+	if err := prom.Register(overloaded); err != nil {
+		return nil, err
+	}
 
 	// sipgo logs every unparseable datagram at Error with its payload; its
 	// own logger is quieter (Warn and up), truncated and rate-limited so a
@@ -198,7 +224,7 @@ func (s *Server) Serve(ctx context.Context) error {
 	// answering on the same batches.
 	upc := pc
 	if uc, ok := pc.(*net.UDPConn); ok && s.cfg.UDPBatch > 1 && !raceBuild {
-		upc = newBatchConn(uc, s.cfg.UDPBatch, s.log)
+		upc = newBatchConn(uc, s.cfg.UDPBatch, s.log, &s.admit.overload)
 		s.fastListen(upc)
 	}
 	var stopping atomic.Bool

@@ -3,6 +3,7 @@ package proxy
 import (
 	"log/slog"
 	"net"
+	"time"
 
 	"golang.org/x/net/ipv4"
 )
@@ -27,6 +28,11 @@ type batchConn struct {
 
 	out  []ipv4.Message
 	nout int
+
+	// over, when the kernel stamps arrivals, learns how long the head of
+	// each batch waited (overload.go).
+	over *overload
+	now  func() time.Time
 }
 
 // udpBatchBuf is one datagram's buffer: sipgo reads UDP datagrams up to
@@ -34,12 +40,17 @@ type batchConn struct {
 const udpBatchBuf = 1 << 16
 
 // newBatchConn batches reads and raw answers size at a time.
-func newBatchConn(c *net.UDPConn, size int, log *slog.Logger) *batchConn {
+func newBatchConn(c *net.UDPConn, size int, log *slog.Logger, over *overload) *batchConn {
 	b := &batchConn{UDPConn: c, pc: ipv4.NewPacketConn(c), log: log,
-		in: make([]ipv4.Message, size), out: make([]ipv4.Message, size)}
+		in: make([]ipv4.Message, size), out: make([]ipv4.Message, size), now: time.Now}
 	for i := range b.in {
 		b.in[i].Buffers = [][]byte{make([]byte, udpBatchBuf)}
 		b.out[i].Buffers = [][]byte{make([]byte, 0, 1500)}
+	}
+	if over != nil && over.limit > 0 && enableRxStamps(c) {
+		// The head of every batch is in[0]: only it needs room for the stamp.
+		b.over = over
+		b.in[0].OOB = make([]byte, rxStampSpace)
 	}
 	return b
 }
@@ -62,6 +73,12 @@ func (b *batchConn) ReadFrom(p []byte) (int, net.Addr, error) {
 			return 0, nil, err
 		}
 		b.n, b.next = n, 0
+		if b.over != nil && n > 0 {
+			if at, ok := rxStamp(b.in[0].OOB[:b.in[0].NN]); ok {
+				now := b.now()
+				b.over.observe(now, now.Sub(at))
+			}
+		}
 	}
 }
 
