@@ -7,6 +7,8 @@ import (
 	"slices"
 	"testing"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus/testutil"
 )
 
 // The verdict follows the shortest wait of each 100 ms: on at the first
@@ -101,6 +103,14 @@ func TestOverloadRefusesNewWork(t *testing.T) {
 	res := readAnswer(t, c, make([]byte, 65535))
 	if res.StatusCode != 503 || res.GetHeader("Retry-After") == nil {
 		t.Fatalf("overloaded answer %d, Retry-After %v", res.StatusCode, res.GetHeader("Retry-After"))
+	}
+	// Refused where it was read: in a storm, refusing costs less than a
+	// transaction.
+	if got := testutil.ToFloat64(s.m.raw[rawAnswered]); got != 1 {
+		t.Errorf("raw path answered %v, want the 503", got)
+	}
+	if got := testutil.ToFloat64(s.m.rejected); got != 1 {
+		t.Errorf("rejected_total %v, want 1", got)
 	}
 	s.admit.overload.on.Store(false)
 	if _, err := s.fastReadFilter(s.props("UDP", c), fastRegisterBytes("u1", 2, "")); err != nil {

@@ -652,18 +652,21 @@ func (s *Server) rawRegister(fc *fastConn, local net.Addr, raddr *net.UDPAddr, d
 		s.m.raw[rawDeclinedReader].Inc()
 		return false
 	}
-	// Admission, as the limit stage does it.
+	// Admission, as the limit stage does it, and its 503 answered here:
+	// in a registration storm, refusing must cost less than registering.
+	start := time.Now()
 	opens := !r.toTagged
 	if opens && s.admit.refusing() {
-		return false // the full path answers 503
+		s.rawRefuse(fc, local, raddr, b, start)
+		return true
 	}
 	if s.inflight.Add(1) > int64(s.cfg.MaxInflight) && opens {
 		s.inflight.Add(-1)
-		return false
+		s.rawRefuse(fc, local, raddr, b, start)
+		return true
 	}
 	defer s.inflight.Add(-1)
 
-	start := time.Now()
 	src := registrar.Source{
 		Addr:      netip.AddrPortFrom(raddr.AddrPort().Addr().Unmap(), raddr.AddrPort().Port()),
 		Local:     s.localFor(nil, location.UDP),
@@ -677,20 +680,39 @@ func (s *Server) rawRegister(fc *fastConn, local net.Addr, raddr *net.UDPAddr, d
 		s.m.raw[rawDeclinedRegistrar].Inc()
 		return false
 	}
-	s.m.raw[rawAnswered].Inc()
 	b.out = s.appendRawAnswer(b.out[:0], r, src.Addr, code, hdrs)
+	s.rawSend(fc, local, raddr, b.out, code, start)
+	return true
+}
+
+// rawRefuse answers 503 with Retry-After, as the limit stage does.
+func (s *Server) rawRefuse(fc *fastConn, local net.Addr, raddr *net.UDPAddr, b *rawBufs, start time.Time) {
+	s.m.rejected.Inc()
+	b.hdrs = b.hdrs[:0]
+	if s.cfg.RetryAfter > 0 {
+		b.hdrs = append(b.hdrs, "Retry-After: "...)
+		b.hdrs = strconv.AppendInt(b.hdrs, int64(s.cfg.RetryAfter), 10)
+		b.hdrs = append(b.hdrs, "\r\n"...)
+	}
+	src := netip.AddrPortFrom(raddr.AddrPort().Addr().Unmap(), raddr.AddrPort().Port())
+	b.out = s.appendRawAnswer(b.out[:0], &b.req, src, 503, b.hdrs)
+	s.rawSend(fc, local, raddr, b.out, 503, start)
+}
+
+// rawSend sends a raw answer and counts it.
+func (s *Server) rawSend(fc *fastConn, local net.Addr, raddr *net.UDPAddr, out []byte, code int, start time.Time) {
+	s.m.raw[rawAnswered].Inc()
 	mi := methodIndex(sip.REGISTER)
 	s.m.requests[mi][0].Inc() // transportNames[0] is UDP
 	s.m.response(mi, code)
 	// Queue only what the batch reader itself read (its socket's own
 	// address object): the queue belongs to that one goroutine.
 	if bc, ok := fc.pc.(*batchConn); ok && local == bc.LocalAddr() {
-		bc.queue(b.out, raddr)
-	} else if _, err := fc.pc.WriteTo(b.out, raddr); err != nil {
+		bc.queue(out, raddr)
+	} else if _, err := fc.pc.WriteTo(out, raddr); err != nil {
 		s.log.Debug("sip register answer not sent", "dst", raddr.String(), "err", err)
 	}
 	s.m.duration[mi].Observe(time.Since(start).Seconds())
-	return true
 }
 
 // appendRawAnswer builds the whole response: status line, the request's

@@ -251,6 +251,8 @@ func RawReason(code int) string {
 		return "Unauthorized"
 	case 500:
 		return "Server Internal Error"
+	case 503:
+		return "Service Unavailable"
 	}
 	return strconv.Itoa(code)
 }
