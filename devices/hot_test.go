@@ -13,12 +13,12 @@ var hotMeta = recordMeta{ID: "d1", Rev: "1-x", Type: "device", AccountID: "a1", 
 func checkHotRoundTrip(t *testing.T, pub map[string]any) {
 	t.Helper()
 	acct := &Account{ID: "a1", Realm: "acme.example.com", Enabled: true}
-	want := newDevice(acct, hotOf(pub, hotMeta), nil)
+	want := newDevice(acct, hotOf(pub, hotMeta))
 	h, err := parseHot(encodeHot(pub, hotMeta))
 	if err != nil {
 		t.Fatalf("hot record of %v: %v", pub, err)
 	}
-	if got := newDevice(acct, h, nil); !reflect.DeepEqual(got, want) {
+	if got := newDevice(acct, h); !reflect.DeepEqual(got, want) {
 		t.Errorf("document %v:\nfrom the hot record %+v\n     from the document %+v", pub, got, want)
 	}
 }

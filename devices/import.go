@@ -102,7 +102,7 @@ func (s *Store) importChunk(accountID string, docs []map[string]any) ([]*Device,
 	taken := make(map[string]bool, len(docs))
 	now := Gregorian(time.Now())
 	changes := make([]Change, len(docs))
-	hots := make([][]byte, len(docs))
+	raws, hots := make([][]byte, len(docs)), make([][]byte, len(docs))
 	for i := range preps {
 		p := &preps[i]
 		if p.pub == nil {
@@ -122,9 +122,10 @@ func (s *Store) importChunk(accountID string, docs []map[string]any) ([]*Device,
 			return nil, &ImportError{Index: i, Err: err}
 		}
 		h := hotOf(p.pub, m)
-		hots[i] = appendHot(nil, &h)
+		raws[i], hots[i] = raw, appendHot(nil, &h)
 		p.pub["id"] = m.ID
-		dev := newDevice(acct, h, raw)
+		dev := newDevice(acct, h)
+		dev.src = s
 		s.deviceConflicts(dev, p.pub, fe)
 		batch.deviceConflicts(dev, p.pub, fe)
 		if verr := fe.err(); verr != nil {
@@ -138,7 +139,7 @@ func (s *Store) importChunk(accountID string, docs []map[string]any) ([]*Device,
 	type kv struct{ k, v, hot []byte }
 	recs := make([]kv, len(changes))
 	for i, c := range changes {
-		recs[i] = kv{deviceKey(acct.ID, c.New.ID), c.New.rec, hots[i]}
+		recs[i] = kv{deviceKey(acct.ID, c.New.ID), raws[i], hots[i]}
 	}
 	// bbolt fills pages best with keys in order.
 	slices.SortFunc(recs, func(a, b kv) int { return bytes.Compare(a.k, b.k) })

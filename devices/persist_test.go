@@ -232,6 +232,7 @@ func TestUpgradeFromVersion1(t *testing.T) {
 	a := mustAccount(t, s, obj(t, `{"name":"acme","realm":"acme.example.com"}`))
 	d := mustDevice(t, s, a.ID, obj(t, `{"name":"desk","presence_id":"2001","sip":{"username":"desk","password":"secret1"}}`))
 	other := mustDevice(t, s, a.ID, obj(t, `{"name":"other"}`))
+	docBefore := d.Doc()
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -264,7 +265,7 @@ func TestUpgradeFromVersion1(t *testing.T) {
 		t.Fatal("a loaded device holds its document")
 	}
 	jsonEqual(t, "upgraded device", got, d)
-	jsonEqual(t, "upgraded document", got.Doc(), d.Doc())
+	jsonEqual(t, "upgraded document", got.Doc(), docBefore)
 	if by := s2.ByUser("acme.example.com", "desk"); by != got {
 		t.Errorf("ByUser after upgrade: %v", by)
 	}
@@ -276,8 +277,8 @@ func TestUpgradeFromVersion1(t *testing.T) {
 	if name := got.Doc()["name"]; name != "desk 2" {
 		t.Errorf("document of a replaced snapshot: name %v", name)
 	}
-	if _, err := s2.DeleteDevice(a.ID, other.ID); err != nil {
-		t.Fatal(err)
+	if gone, err := s2.DeleteDevice(a.ID, other.ID); err != nil || gone.Doc()["name"] != "other" {
+		t.Fatalf("delete of a loaded device: %v, document %v", err, gone.Doc())
 	}
 	s3 := reopen(t, s2, path)
 	if got.Doc() != nil {

@@ -158,7 +158,7 @@ func (s *Store) loadDevices(b *bolt.Bucket, snap *accountSnap) ([]Change, error)
 				if acct == nil {
 					continue // orphan of an interrupted account delete: invisible
 				}
-				d := newDevice(acct, h, nil)
+				d := newDevice(acct, h)
 				d.src = s
 				devs[i] = d
 			}
@@ -475,7 +475,7 @@ func (s *Store) DeleteAccount(id string) (*Account, error) {
 // ---- devices ---------------------------------------------------------------
 
 // newDevice builds a Device from its hot values.
-func newDevice(acct *Account, h hotValues, rec []byte) *Device {
+func newDevice(acct *Account, h hotValues) *Device {
 	d := &Device{
 		Name:            h.Name,
 		PresenceID:      h.PresenceID,
@@ -484,7 +484,6 @@ func newDevice(acct *Account, h hotValues, rec []byte) *Device {
 		sipRealm:        h.Realm,
 		enabled:         h.Enabled,
 		enabledIsSet:    h.EnabledIsSet,
-		rec:             rec,
 
 		ID:        h.ID,
 		AccountID: acct.ID,
@@ -696,7 +695,8 @@ func (s *Store) putDevice(acct *Account, old *Device, pub map[string]any) (*Devi
 	h := hotOf(pub, m)
 	hot := appendHot(nil, &h)
 	pub["id"] = m.ID
-	dev := newDevice(acct, h, raw)
+	dev := newDevice(acct, h)
+	dev.src = s
 	s.deviceConflicts(dev, pub, fe)
 	if verr := fe.err(); verr != nil {
 		return nil, verr
@@ -750,7 +750,8 @@ func (s *Store) deviceConflicts(d *Device, pub map[string]any, fe fieldErrors) {
 	}
 }
 
-// DeleteDevice removes the device and returns it.
+// DeleteDevice removes the device and returns it; its Doc is the document
+// it had, read before the delete (the store no longer has it).
 func (s *Store) DeleteDevice(accountID, id string) (*Device, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -758,8 +759,10 @@ func (s *Store) DeleteDevice(accountID, id string) (*Device, error) {
 	if err != nil {
 		return nil, err
 	}
+	var rec []byte
 	err = s.db.Update(func(tx *bolt.Tx) error {
 		key := deviceKey(accountID, id)
+		rec = bytes.Clone(tx.Bucket(bucketDevices).Get(key))
 		if err := tx.Bucket(bucketDevices).Delete(key); err != nil {
 			return err
 		}
@@ -771,7 +774,9 @@ func (s *Store) DeleteDevice(accountID, id string) (*Device, error) {
 	changes := []Change{{Old: old}}
 	s.applyDevices(changes)
 	s.notify(changes)
-	return old, nil
+	gone := *old
+	gone.rec, gone.src = rec, nil
+	return &gone, nil
 }
 
 // applyDevices swaps device snapshots into every in-memory structure.
@@ -874,5 +879,7 @@ func FromDocument(accountID, accountRealm string, doc map[string]any) (*Device, 
 		return nil, fmt.Errorf("devices: encode document: %w", err)
 	}
 	pub["id"] = id
-	return newDevice(&Account{ID: accountID, Realm: lowerASCII(accountRealm), Enabled: true}, hotOf(pub, m), rec), nil
+	d := newDevice(&Account{ID: accountID, Realm: lowerASCII(accountRealm), Enabled: true}, hotOf(pub, m))
+	d.rec = rec
+	return d, nil
 }

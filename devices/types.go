@@ -69,21 +69,20 @@ type Device struct {
 	// What deriveFromAccount needs again when the account changes.
 	sipRealm              string
 	enabled, enabledIsSet bool
-	// rec is the stored record (JSON) of a device written since the store
-	// opened. Held as bytes, which the garbage collector does not scan,
-	// rather than as the decoded tree: a million decoded documents were
-	// 7 KB of pointers each, marked on every cycle. A device loaded at open
-	// has none: its document is read from src when asked for, so a restart
-	// reads only the hot records and the heap holds no documents at all.
+	// A device of a store keeps no document: Doc reads it from src when
+	// asked for, so a restart reads only the hot records and the heap
+	// holds no documents (a million decoded ones were 7 KB of pointers
+	// each, marked on every garbage collection). rec is the record of a
+	// Device built outside any store (FromDocument).
 	rec []byte
 	src *Store
 }
 
 // Doc decodes the public document as the API shows it (with "id"). The map
-// is the caller's own: each call decodes a fresh one. For a device loaded
-// at open it is the document as stored now (a newer revision when the
-// device was replaced since this snapshot, nil once deleted or once the
-// store is closed); nil for a Device built outside the store without one.
+// is the caller's own: each call decodes a fresh one. For a device of a
+// store it is the document as stored now (a newer revision when the device
+// was replaced since this snapshot, nil once deleted or once the store is
+// closed); nil for a Device built outside a store without one.
 func (d *Device) Doc() map[string]any {
 	if d == nil {
 		return nil
