@@ -34,10 +34,11 @@ var (
 )
 
 const (
-	// Version 2 added bucketHot. A version 1 file is upgraded on open;
-	// a sipedge that knows only version 1 refuses a version 2 file rather
+	// Version 2 added bucketHot, version 3 sip.number to its records. An
+	// older file is upgraded on open (its hot records written anew); a
+	// sipedge that knows only an older version refuses a newer file rather
 	// than writing devices without their hot records.
-	storeVersion = "2"
+	storeVersion = "3"
 	// lockTimeout bounds the wait for the file lock held by another process.
 	lockTimeout = 2 * time.Second
 )
@@ -60,7 +61,7 @@ func openDB(path string) (*bolt.DB, error) {
 		switch v := meta.Get([]byte("version")); {
 		case v == nil:
 			return meta.Put([]byte("version"), []byte(storeVersion))
-		case string(v) == "1":
+		case string(v) == "1" || string(v) == "2":
 			if err := rebuildHot(tx); err != nil {
 				return fmt.Errorf("upgrade to store version %s: %w", storeVersion, err)
 			}

@@ -18,6 +18,7 @@ type hotValues struct {
 
 	Name, PresenceID, OwnerID, MACAddress string
 	Username, Password, Method, IP, Realm string // as the document has them
+	Number                                string // sip.number, as the document has it
 	Enabled, EnabledIsSet                 bool
 	RegisterOverwriteNotify               bool
 	SuppressUnregisterNotifications       bool
@@ -42,6 +43,7 @@ func hotOf(pub map[string]any, m recordMeta) hotValues {
 		Method:     asString(sip["method"]),
 		IP:         asString(sip["ip"]),
 		Realm:      asString(sip["realm"]),
+		Number:     asString(sip["number"]),
 
 		Enabled:                         enabled,
 		EnabledIsSet:                    enabledIsSet,
@@ -61,8 +63,9 @@ func hotOf(pub map[string]any, m recordMeta) hotValues {
 
 // The hot record: a version byte, then the fields in hotValues' order,
 // strings as uvarint length and bytes, integers as varints, the four
-// flags in one byte, the hotdesk users as a count and strings.
-const hotVersion = 1
+// flags in one byte, the hotdesk users as a count and strings. Version 2
+// added Number (store version 3 rewrites older records on open).
+const hotVersion = 2
 
 const (
 	flagEnabled = 1 << iota
@@ -96,9 +99,9 @@ func appendHot(b []byte, h *hotValues) []byte {
 	return b
 }
 
-func (h *hotValues) strings() [12]*string {
-	return [12]*string{&h.ID, &h.Rev, &h.AccountID, &h.Name, &h.PresenceID, &h.OwnerID, &h.MACAddress,
-		&h.Username, &h.Password, &h.Method, &h.IP, &h.Realm}
+func (h *hotValues) strings() [13]*string {
+	return [13]*string{&h.ID, &h.Rev, &h.AccountID, &h.Name, &h.PresenceID, &h.OwnerID, &h.MACAddress,
+		&h.Username, &h.Password, &h.Method, &h.IP, &h.Realm, &h.Number}
 }
 
 var errHotRecord = errors.New("malformed hot record")

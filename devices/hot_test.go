@@ -29,7 +29,7 @@ func TestHotRecordRoundTrip(t *testing.T) {
 		   "register_overwrite_notify":true,"suppress_unregister_notifications":true,
 		   "media":{"progress_timeout":12,"audio":{"codecs":["PCMU"]}},"hotdesk":{"users":{"u2":{},"u1":{"x":1}}},
 		   "sip":{"username":"désk","password":"secret1","method":"password","realm":"PBX.example.com",
-		          "ip":"192.0.2.9","expire_seconds":300,"registration_expiration":600}}`,
+		          "ip":"192.0.2.9","expire_seconds":300,"registration_expiration":600,"number":"+14155550100"}}`,
 		`{"name":"trunk","sip":{"method":"ip","ip":"2001:db8::1","registration_expiration":600}}`,
 		`{"name":null,"sip":null,"media":null,"hotdesk":{"users":{}}}`,
 		`{"media":{"progress_timeout":"30"},"enabled":"yes","sip":{"expire_seconds":1.5}}`,

@@ -190,12 +190,15 @@ func TestHotFieldsFollowTheDocument(t *testing.T) {
 	a := mustAccount(t, s, obj(t, `{"name":"acme","realm":"acme.example.com"}`))
 	d := mustDevice(t, s, a.ID, obj(t, `{"name":"desk","presence_id":"2001",
 		"media":{"progress_timeout":12},"hotdesk":{"users":{"u1":{},"u2":{}}},
-		"sip":{"username":"desk","password":"secret1"}}`))
+		"sip":{"username":"desk","password":"secret1","number":"+14155550100"}}`))
 	check := func(what string, d *Device, name, presence string, timeout time.Duration, users []string) {
 		t.Helper()
 		slices.Sort(d.HotdeskUsers)
 		if d.Name != name || d.PresenceID != presence || d.ProgressTimeout != timeout || !slices.Equal(d.HotdeskUsers, users) {
 			t.Errorf("%s: name %q presence %q timeout %v hotdesk %v", what, d.Name, d.PresenceID, d.ProgressTimeout, d.HotdeskUsers)
+		}
+		if d.Number != "+14155550100" {
+			t.Errorf("%s: number %q", what, d.Number)
 		}
 		if doc := d.Doc(); doc["name"] != name || doc["id"] != d.ID {
 			t.Errorf("%s: document %v", what, doc)
@@ -221,6 +224,47 @@ func TestHotFieldsFollowTheDocument(t *testing.T) {
 		t.Fatal(err)
 	}
 	check("reopened", d2, "desk 2", "2002", 0, []string{"u1", "u2", "u3"})
+}
+
+// A version 2 file has hot records without sip.number: open rewrites them,
+// and the device knows its number without a document being read.
+func TestUpgradeFromVersion2(t *testing.T) {
+	t.Parallel()
+	s, path := newTestStore(t)
+	a := mustAccount(t, s, obj(t, `{"name":"acme","realm":"acme.example.com"}`))
+	d := mustDevice(t, s, a.ID, obj(t, `{"name":"desk","sip":{"username":"desk","password":"secret1","number":"4155550100"}}`))
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	db, err := bolt.Open(path, 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = db.Update(func(tx *bolt.Tx) error {
+		// A record of the old layout: version byte 1, no number.
+		if err := tx.Bucket(bucketHot).Put(deviceKey(a.ID, d.ID), []byte{1, 0}); err != nil {
+			return err
+		}
+		return tx.Bucket(bucketMeta).Put([]byte("version"), []byte("2"))
+	})
+	if err2 := db.Close(); err == nil {
+		err = err2
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	s2, err := Open(Options{Path: path})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s2.Close()
+	got, err := s2.Device(a.ID, d.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Number != "4155550100" || got.Username != "desk" {
+		t.Errorf("upgraded device: number %q username %q", got.Number, got.Username)
+	}
 }
 
 // A file written before the hot records existed (version 1) is upgraded on
@@ -317,7 +361,7 @@ func TestUpgradeFromVersion1(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	err = db.Update(func(tx *bolt.Tx) error { return tx.Bucket(bucketMeta).Put([]byte("version"), []byte("3")) })
+	err = db.Update(func(tx *bolt.Tx) error { return tx.Bucket(bucketMeta).Put([]byte("version"), []byte("4")) })
 	if err2 := db.Close(); err == nil {
 		err = err2
 	}
@@ -326,6 +370,6 @@ func TestUpgradeFromVersion1(t *testing.T) {
 	}
 	if s5, err := Open(Options{Path: path}); err == nil {
 		_ = s5.Close()
-		t.Error("opened a version 3 file")
+		t.Error("opened a version 4 file")
 	}
 }

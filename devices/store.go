@@ -479,6 +479,7 @@ func newDevice(acct *Account, h hotValues) *Device {
 	d := &Device{
 		Name:            h.Name,
 		PresenceID:      h.PresenceID,
+		Number:          h.Number,
 		ProgressTimeout: h.ProgressTimeout,
 		HotdeskUsers:    h.HotdeskUsers,
 		sipRealm:        h.Realm,

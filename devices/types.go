@@ -59,6 +59,7 @@ type Device struct {
 
 	Name            string        // "name"
 	PresenceID      string        // "presence_id"
+	Number          string        // sip.number
 	ProgressTimeout time.Duration // media.progress_timeout, 0 when unset or not a number of seconds
 	HotdeskUsers    []string      // the keys of hotdesk.users
 
