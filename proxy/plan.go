@@ -146,7 +146,6 @@ func (f *forwarder) planPool(req *sip.Request, p *pool) (plan, error) {
 // routePlan is plan with device routing: the routing package decides on
 // the call from the compiled profiles, and its branches become targets.
 func (f *forwarder) routePlan(rt *router, req *sip.Request, c *caller) (plan, error) {
-	snap := rt.profiles.current()
 	in := routing.Input{DialedUser: req.Recipient.User, Config: rt.cfg}
 	if from := req.From(); from != nil {
 		in.FromDisplay, in.FromUser = from.DisplayName, from.Address.User
@@ -158,14 +157,14 @@ func (f *forwarder) routePlan(rt *router, req *sip.Request, c *caller) (plan, er
 			realm = req.Recipient.Host
 		}
 	} else {
-		in.Caller = rt.profiles.device(snap, c.dev)
+		in.Caller = rt.profiles.device(c.dev)
 		if in.Caller == nil {
 			return plan{}, Status(500, "Server Internal Error")
 		}
 		realm, acct = in.Caller.Realm, in.Caller.AccountID
 		in.DialedUser = routing.Dialed(in.Caller, in.DialedUser)
 	}
-	callee, _ := routing.Resolve(strings.ToLower(realm), in.DialedUser, snap.index)
+	callee, _ := routing.Resolve(strings.ToLower(realm), in.DialedUser, rt.profiles)
 	in.Callee = callee
 	aor := ""
 	if callee != nil {

@@ -4,10 +4,12 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"slices"
+	"strings"
 	"sync"
-	"sync/atomic"
 
 	"github.com/emiago/sipgo/sip"
+	lru "github.com/hashicorp/golang-lru/v2"
 
 	"github.com/sipedge/sipedge/devices"
 	"github.com/sipedge/sipedge/routing"
@@ -18,38 +20,47 @@ type profileSource interface {
 	Accounts() []*devices.Account
 	Devices(accountID string) []*devices.Device
 	Account(id string) (*devices.Account, error)
+	ByUser(realm, username string) *devices.Device
 	Subscribe(fn func(devices.Change))
 }
 
 var _ profileSource = (*devices.Store)(nil)
 
-// profileCache holds every device compiled for routing and the number index
-// over them. A device change only bumps the cache's generation (the store
-// calls subscribers under its write lock); the next call rebuilds the index,
-// compiling only the device snapshots it has not seen, so each document is
-// compiled once per change and calls in between pay nothing.
+// Bounds of the compiled profiles kept. A profile is compiled from the
+// device's document (read from the store's file) when a call needs it; a
+// miss costs one read and one compile, tens of microseconds.
+const (
+	maxProfiles        = 1 << 16
+	maxAccountProfiles = 1 << 14
+)
+
+// profileCache is the routing.Directory of the calls: it finds the device
+// a dialled user reaches and compiles devices for routing as calls need
+// them. Usernames are the store's own index; sip.number and presence_id
+// are indexed here from the devices' hot fields (routing.KeysOf), kept up
+// to date from the store's change feed. Nothing is compiled and no
+// document is read until a call asks: with a million devices a restart
+// compiles none, and the first call after it waits for two.
 type profileCache struct {
 	src profileSource
 	log *slog.Logger
-	// gen counts device changes; a snapshot records the gen it was built
-	// from, and a call that sees a newer gen waits for the rebuild rather
-	// than routing on the old index (a device created just before its
-	// first call would otherwise get a 404 while another call rebuilds).
-	gen  atomic.Uint64
-	mu   sync.Mutex // serialises rebuilds
-	snap atomic.Pointer[profileSnap]
 
-	// Account documents change without a device change (call_restriction,
-	// dial_plan, caller_id), so their profiles are keyed by the snapshot
-	// pointer and recompiled when the store hands out a new one.
-	amu   sync.Mutex
-	accts map[string]acctProfile
+	mu sync.RWMutex
+	// keys: "n" realm \x00 e164 (and "n" \x00 e164 for a "+" number of a
+	// realm: numbers are global), "p" lower(presence id) for a set
+	// presence_id (the default one is the username's, found first).
+	keys map[string]*devices.Device
+	// shadow holds, in order, the devices that claim a key another device
+	// holds; the first takes it over when the holder lets go.
+	shadow map[string][]*devices.Device
+
+	profiles *lru.Cache[string, compiledProfile] // by device id
+	accts    *lru.Cache[string, acctProfile]     // by account id
 }
 
-type profileSnap struct {
-	gen      uint64
-	index    *routing.NumberIndex
-	compiled map[*devices.Device]*routing.Profile
+type compiledProfile struct {
+	dev *devices.Device // the snapshot compiled; another one is compiled anew
+	p   *routing.Profile
 }
 
 type acctProfile struct {
@@ -57,82 +68,164 @@ type acctProfile struct {
 	p   *routing.AccountProfile
 }
 
+var _ routing.Directory = (*profileCache)(nil)
+
 func newProfileCache(src profileSource, log *slog.Logger) *profileCache {
-	c := &profileCache{src: src, log: log, accts: map[string]acctProfile{}}
-	c.snap.Store(&profileSnap{index: routing.NewNumberIndex()})
-	c.gen.Store(1)
-	src.Subscribe(func(devices.Change) { c.gen.Add(1) })
+	c := &profileCache{src: src, log: log, keys: map[string]*devices.Device{}, shadow: map[string][]*devices.Device{}}
+	c.profiles, _ = lru.New[string, compiledProfile](maxProfiles)
+	c.accts, _ = lru.New[string, acctProfile](maxAccountProfiles)
+	// Subscribe first, then index under mu: a change that lands while the
+	// index is filled waits for mu and is applied after, and applying a
+	// change twice is harmless (keys are released by device id).
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	src.Subscribe(c.apply)
+	for _, a := range src.Accounts() {
+		for _, d := range src.Devices(a.ID) {
+			c.claimAll(d)
+		}
+	}
 	return c
 }
 
-// current returns the index, rebuilding it first when a device changed.
-func (c *profileCache) current() *profileSnap {
-	snap := c.snap.Load()
-	if snap.gen >= c.gen.Load() {
-		return snap
-	}
+// apply follows one device change; the store calls it under its write
+// lock, so a call placed after the write returned sees the change.
+func (c *profileCache) apply(ch devices.Change) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	// Read the generation before the store: a change during the rebuild
-	// leaves the snapshot older than gen, and the next call rebuilds again.
-	if g := c.gen.Load(); c.snap.Load().gen < g {
-		c.rebuild(g)
+	if d := ch.Old; d != nil {
+		eachKey(d, func(k string) { c.release(k, d.ID) })
+		c.profiles.Remove(d.ID)
 	}
-	return c.snap.Load()
+	if d := ch.New; d != nil {
+		c.claimAll(d)
+	}
 }
 
-func (c *profileCache) rebuild(gen uint64) {
-	old := c.snap.Load()
-	compiled := make(map[*devices.Device]*routing.Profile, len(old.compiled))
-	list := make([]*routing.Profile, 0, len(old.compiled))
-	accounts := c.src.Accounts()
-	for _, a := range accounts {
-		for _, d := range c.src.Devices(a.ID) {
-			p := old.compiled[d]
-			if p == nil {
-				var err error
-				if p, err = routing.Compile(d); err != nil {
-					continue
-				}
-				for _, w := range p.Warnings {
-					c.log.Warn("device field not used for routing", "device", d.ID, "field", w.Field, "err", w.Message)
-				}
-			}
-			compiled[d] = p
-			list = append(list, p)
+// eachKey calls fn with every index key of d.
+func eachKey(d *devices.Device, fn func(string)) {
+	k := routing.KeysOf(d)
+	if e := k.NumberE164; e != "" {
+		fn("n" + k.Realm + "\x00" + e)
+		if e[0] == '+' && k.Realm != "" {
+			fn("n\x00" + e)
 		}
 	}
-	x := routing.NewNumberIndex(list...)
-	for _, w := range x.Conflicts() {
-		c.log.Warn("device not reachable by this field", "field", w.Field, "err", w.Message)
+	if k.PresenceSet && k.PresenceID != "" {
+		fn("p" + strings.ToLower(k.PresenceID))
 	}
-	c.snap.Store(&profileSnap{gen: gen, index: x, compiled: compiled})
-
-	// Forget deleted accounts.
-	live := make(map[string]bool, len(accounts))
-	for _, a := range accounts {
-		live[a.ID] = true
-	}
-	c.amu.Lock()
-	for id := range c.accts {
-		if !live[id] {
-			delete(c.accts, id)
-		}
-	}
-	c.amu.Unlock()
 }
 
-// device is the compiled profile of d: from the index when d is the
-// snapshot it holds, else compiled now (a write the index has not caught
-// up with).
-func (c *profileCache) device(snap *profileSnap, d *devices.Device) *routing.Profile {
-	if p := snap.compiled[d]; p != nil {
-		return p
+func (c *profileCache) claimAll(d *devices.Device) { eachKey(d, func(k string) { c.claim(k, d) }) }
+
+// claim gives key to d unless another device holds it. Caller holds mu.
+func (c *profileCache) claim(key string, d *devices.Device) {
+	holder := c.keys[key]
+	if holder == nil || holder.ID == d.ID {
+		c.keys[key] = d
+		return
+	}
+	sh := c.shadow[key]
+	for i, o := range sh {
+		if o.ID == d.ID {
+			sh[i] = d
+			return
+		}
+	}
+	c.shadow[key] = append(sh, d)
+	c.log.Warn("device not reachable by this field", "field", keyField(key), "device", d.ID, "held_by", holder.ID)
+}
+
+// release takes key from device id, handing it to the next claimant.
+// Caller holds mu.
+func (c *profileCache) release(key, id string) {
+	sh := c.shadow[key]
+	if holder := c.keys[key]; holder != nil && holder.ID == id {
+		if len(sh) == 0 {
+			delete(c.keys, key)
+			return
+		}
+		c.keys[key] = sh[0]
+		sh = sh[1:]
+	} else {
+		sh = slices.DeleteFunc(sh, func(o *devices.Device) bool { return o.ID == id })
+	}
+	if len(sh) == 0 {
+		delete(c.shadow, key)
+	} else {
+		c.shadow[key] = sh
+	}
+}
+
+func keyField(key string) string {
+	if strings.HasPrefix(key, "p") {
+		return "presence_id"
+	}
+	return "sip.number"
+}
+
+func (c *profileCache) lookup(key []byte) *devices.Device {
+	c.mu.RLock()
+	d := c.keys[string(key)]
+	c.mu.RUnlock()
+	return d
+}
+
+// ByUsername is the store's index, checked against the compiled profile
+// (the store indexes a username routing would refuse, and then no call
+// reaches the device by it, as before).
+func (c *profileCache) ByUsername(realm, username string) *routing.Profile {
+	p := c.device(c.src.ByUser(realm, username))
+	if p == nil || p.Realm != realm || !strings.EqualFold(p.Username, username) {
+		return nil
+	}
+	return p
+}
+
+func (c *profileCache) ByNumber(realm, e164 string) *routing.Profile {
+	var buf [320]byte
+	b := append(buf[:0], 'n')
+	b = append(b, realm...)
+	b = append(b, 0)
+	b = append(b, e164...)
+	p := c.device(c.lookup(b))
+	if p == nil || p.NumberE164 != e164 {
+		return nil
+	}
+	return p
+}
+
+func (c *profileCache) ByPresenceID(realm, user string) *routing.Profile {
+	var buf [320]byte
+	b := append(buf[:0], 'p')
+	b = append(b, user...)
+	b = append(b, '@')
+	b = append(b, realm...)
+	for i := 1; i < len(b); i++ {
+		if 'A' <= b[i] && b[i] <= 'Z' {
+			b[i] += 'a' - 'A'
+		}
+	}
+	return c.device(c.lookup(b))
+}
+
+// device is the compiled profile of d (nil for nil), compiled now when
+// the cache has no profile of this snapshot.
+func (c *profileCache) device(d *devices.Device) *routing.Profile {
+	if d == nil {
+		return nil
+	}
+	if e, ok := c.profiles.Get(d.ID); ok && e.dev == d {
+		return e.p
 	}
 	p, err := routing.Compile(d)
 	if err != nil {
 		return nil
 	}
+	for _, w := range p.Warnings {
+		c.log.Warn("device field not used for routing", "device", d.ID, "field", w.Field, "err", w.Message)
+	}
+	c.profiles.Add(d.ID, compiledProfile{dev: d, p: p})
 	return p
 }
 
@@ -143,11 +236,10 @@ func (c *profileCache) account(id string) *routing.AccountProfile {
 	}
 	a, err := c.src.Account(id)
 	if err != nil || a == nil {
+		c.accts.Remove(id)
 		return nil
 	}
-	c.amu.Lock()
-	defer c.amu.Unlock()
-	if e, ok := c.accts[id]; ok && e.doc == a {
+	if e, ok := c.accts.Get(id); ok && e.doc == a {
 		return e.p
 	}
 	p, err := routing.CompileAccount(a)
@@ -157,7 +249,7 @@ func (c *profileCache) account(id string) *routing.AccountProfile {
 	for _, w := range p.Warnings {
 		c.log.Warn("account field not used for routing", "account", id, "field", w.Field, "err", w.Message)
 	}
-	c.accts[id] = acctProfile{doc: a, p: p}
+	c.accts.Add(id, acctProfile{doc: a, p: p})
 	return p
 }
 

@@ -74,10 +74,12 @@ func fuzzProfile(t *testing.T, id string, doc []byte) *Profile {
 	if json.Unmarshal(doc, &m) != nil || m == nil {
 		return nil
 	}
-	p, err := Compile(deviceFromMap(id, m))
+	d := deviceFromMap(id, m)
+	p, err := Compile(d)
 	if err != nil {
 		t.Fatalf("Compile: %v", err)
 	}
+	checkKeys(t, d, p)
 	assertWireSafeProfile(t, p)
 	return p
 }

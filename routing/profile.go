@@ -233,7 +233,7 @@ func Compile(d *devices.Device) (*Profile, error) {
 			p.ipHost = "[" + p.ipHost + "]"
 		}
 	}
-	p.PresenceID = presenceID(doc, p, &w)
+	p.PresenceID = presenceID(str(doc, "presence_id"), p.Username, p.Realm, &w)
 
 	p.CallForward = compileCallForward(obj(doc, "call_forward"), &w)
 	p.DND = boolean(obj(doc, "do_not_disturb"), "enabled")
@@ -381,15 +381,15 @@ func compileRestrictions(field string, v any, w *warnings) Restrictions {
 
 // presenceID follows kzd_devices:calculate_presence_id without the owner
 // user (sipedge has no users): presence_id, else sip.username; "@realm"
-// appended when there is no "@".
-func presenceID(doc map[string]any, p *Profile, w *warnings) string {
-	id := str(doc, "presence_id")
+// appended when there is no "@". username and realm are the profile's
+// (checked already).
+func presenceID(id, username, realm string, w *warnings) string {
 	if id != "" && !wireSafe(id) {
 		w.add("presence_id", "contains control characters; ignored")
 		id = ""
 	}
 	if id == "" {
-		id = p.Username
+		id = username
 	}
 	if id == "" {
 		return ""
@@ -397,19 +397,19 @@ func presenceID(doc map[string]any, p *Profile, w *warnings) string {
 	user, host, found := strings.Cut(id, "@")
 	if !userSafe(user) || (found && !hostSafe(host)) {
 		w.add("presence_id", "not a valid user@realm; ignored")
-		if id == p.Username {
+		if id == username {
 			return ""
 		}
-		user, found = p.Username, false
+		user, found = username, false
 		if user == "" {
 			return ""
 		}
 	}
 	if !found {
-		if p.Realm == "" {
+		if realm == "" {
 			return user
 		}
-		return user + "@" + p.Realm
+		return user + "@" + realm
 	}
 	return user + "@" + strings.ToLower(host)
 }
