@@ -144,6 +144,7 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 		return err
 	}
 	defer store.Close()
+	defer startGCFloor(uint64(cfg.Runtime.GCFloorMB) << 20)()
 
 	rcfg := cfg.Registrar
 	rcfg.Secret = secret
