@@ -70,6 +70,12 @@ type Config struct {
 	// bytes without building a sipgo message (rawreg.go); everything else
 	// still takes the fast path.
 	RegisterRawPath bool `yaml:"register_raw_path"`
+	// ChallengeFastPath, with the fast path, answers an initial UDP INVITE
+	// that has no credentials and comes from neither a gateway nor an
+	// IP-authenticated device statelessly, in the socket reader: the 407
+	// (or 403/400) every call's first INVITE gets, without a transaction,
+	// as Kamailio's proxy_challenge does (challenge.go).
+	ChallengeFastPath bool `yaml:"challenge_fast_path"`
 	// UDPBatch is how many datagrams one recvmmsg reads from the UDP
 	// listener, and how many raw REGISTER answers one sendmmsg sends
 	// (udpbatch.go); 0 or 1 reads and writes one at a time.
@@ -105,6 +111,7 @@ func Default() Config {
 		Flood:             DefaultFlood(),
 		RegisterFastPath:  true,
 		RegisterRawPath:   true,
+		ChallengeFastPath: true,
 		UDPBatch:          16,
 	}
 }

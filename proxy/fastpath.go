@@ -37,6 +37,9 @@ type fastPath struct {
 	conn    atomic.Pointer[fastConn]
 	handler Handler
 	parser  *sip.Parser
+	// challenge is the stateless INVITE challenge (challenge.go), set by
+	// EnableForwarding; nil when off.
+	challenge atomic.Pointer[challengePath]
 }
 
 // fastConn is the UDP listener the fast path answers on. Only datagrams that
@@ -96,7 +99,7 @@ func (s *Server) fastReadFilter(p sip.TransportReadProps, data []byte) ([]byte, 
 	if err != nil || len(out) == 0 || p.Transport != "UDP" {
 		return out, err
 	}
-	if s.fastRegister(p, out) {
+	if s.fastRegister(p, out) || s.fastChallenge(p, out) || s.fastAck(out) {
 		return nil, nil
 	}
 	return out, nil
@@ -111,24 +114,11 @@ func (s *Server) fastRegister(p sip.TransportReadProps, data []byte) (taken bool
 	if f == nil || !bytes.HasPrefix(data, registerPrefix) {
 		return false
 	}
-	fc := f.conn.Load()
+	fc, raddr := f.ours(p)
 	if fc == nil {
 		return false
 	}
-	if la, ok := p.LocalAddr.(*net.UDPAddr); !ok || la.Port != fc.port {
-		return false
-	}
-	raddr, ok := p.RemoteAddr.(*net.UDPAddr)
-	if !ok {
-		return false
-	}
-	defer func() {
-		if v := recover(); v != nil {
-			s.m.panics.Inc()
-			s.log.Error("panic in sip register fast path", "src", raddr.String(), "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
-			taken = true
-		}
-	}()
+	defer s.fastRecover("register", raddr, &taken)
 	if s.rawRegister(fc, p.LocalAddr, raddr, data) {
 		return true
 	}
@@ -142,13 +132,41 @@ func (s *Server) fastRegister(p sip.TransportReadProps, data []byte) (taken bool
 	if !ok || req.Method != sip.REGISTER {
 		return false
 	}
-	s.serveFast(f, fc, raddr, req)
+	s.serveFast(f.handler, fc, raddr, req)
 	return true
+}
+
+// ours is the listener data arrived on and its source, when it is our UDP
+// listener; nil otherwise.
+func (f *fastPath) ours(p sip.TransportReadProps) (*fastConn, *net.UDPAddr) {
+	fc := f.conn.Load()
+	if fc == nil {
+		return nil, nil
+	}
+	if la, ok := p.LocalAddr.(*net.UDPAddr); !ok || la.Port != fc.port {
+		return nil, nil
+	}
+	raddr, ok := p.RemoteAddr.(*net.UDPAddr)
+	if !ok {
+		return nil, nil
+	}
+	return fc, raddr
+}
+
+// fastRecover keeps a panic below a fast path from killing the reader
+// goroutine, the only one reading the socket: the datagram is dropped
+// (taken) and counted.
+func (s *Server) fastRecover(path string, raddr *net.UDPAddr, taken *bool) {
+	if v := recover(); v != nil {
+		s.m.panics.Inc()
+		s.log.Error("panic in sip "+path+" fast path", "src", raddr.String(), "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
+		*taken = true
+	}
 }
 
 // serveFast is adapt for the fast path: the same metrics, drain tracking
 // and error answers, with a fastTx in place of sipgo's transaction.
-func (s *Server) serveFast(f *fastPath, fc *fastConn, raddr *net.UDPAddr, req *sip.Request) {
+func (s *Server) serveFast(h Handler, fc *fastConn, raddr *net.UDPAddr, req *sip.Request) {
 	start := time.Now()
 	req.SetTransport("UDP")
 	req.SetSource(raddr.String())
@@ -162,7 +180,7 @@ func (s *Server) serveFast(f *fastPath, fc *fastConn, raddr *net.UDPAddr, req *s
 	w := &txWriter{ServerTransaction: tx, s: s, req: req, method: mi}
 	// The registrar never blocks on ctx; the base ctx still tells the
 	// chain when the server is stopping, without a timer per request.
-	if err := f.handler.ServeSIP(s.baseCtx, w, req); err != nil {
+	if err := h.ServeSIP(s.baseCtx, w, req); err != nil {
 		s.answerError(w, req, err)
 	}
 	tx.pc, tx.dst = nil, nil

@@ -92,6 +92,7 @@ func (s *Server) EnableForwarding(dir registrar.Directory, loc *location.Table) 
 		}
 		return f.request(ctx, tx, req)
 	}))
+	s.enableChallenge(f)
 	f.watchFlows()
 	stray := f.strayResponse
 	s.flow.stray.Store(&stray)

@@ -102,7 +102,17 @@ type metrics struct {
 	bigTCP      [len(bigOutcomes)]prometheus.Counter
 	txActive    [len(txSides)]prometheus.Gauge
 	raw         [len(rawOutcomes)]prometheus.Counter
+	stateless   [len(statelessOutcomes)]prometheus.Counter
 }
+
+// statelessOutcomes: an INVITE answered by the stateless challenge, and
+// an ACK for such an answer dropped in the reader.
+var statelessOutcomes = [...]string{"answered", "ack_dropped"}
+
+const (
+	statelessAnswered = iota
+	statelessAckDropped
+)
 
 // rawOutcomes are what became of a UDP REGISTER on the raw path
 // (rawreg.go): answered there, or left to the full path because the reader
@@ -253,9 +263,14 @@ func newMetrics(reg prometheus.Registerer, inflight func() float64) (*metrics, e
 		Help: "UDP REGISTERs on the raw path: answered there, or declined to the full path by the reader or the registrar.",
 	}, []string{"outcome"})
 
+	stateless := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "sipedge_proxy_invite_stateless_total",
+		Help: "Initial UDP INVITEs without credentials answered without a transaction (407, 403 or 400: challenge_fast_path), and the ACKs for those answers dropped.",
+	}, []string{"outcome"})
+
 	var errs []error
 	for _, c := range []prometheus.Collector{requests, responses, duration, panics, rejected, dropped, gauge,
-		callsActive, callsSetup, setupTime, branches, failovers, gatewayUp, timerC, stray, bigTCP, txActive, raw} {
+		callsActive, callsSetup, setupTime, branches, failovers, gatewayUp, timerC, stray, bigTCP, txActive, raw, stateless} {
 		if err := reg.Register(c); err != nil {
 			errs = append(errs, err)
 		}
@@ -277,6 +292,9 @@ func newMetrics(reg prometheus.Registerer, inflight func() float64) (*metrics, e
 	}
 	for i, o := range rawOutcomes {
 		m.raw[i] = raw.WithLabelValues(o)
+	}
+	for i, o := range statelessOutcomes {
+		m.stateless[i] = stateless.WithLabelValues(o)
 	}
 	for i, o := range branchOutcomes {
 		m.branches[i] = branches.WithLabelValues(o)

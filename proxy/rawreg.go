@@ -177,23 +177,12 @@ func parseRawRegister(msg string, r *rawReq, lim *LimitsConfig) bool {
 			break
 		}
 		line, rest = rest[:eol], rest[eol+2:]
-		if strings.IndexByte(line, '\n') >= 0 || strings.IndexByte(line, '\r') >= 0 || line[0] == ' ' || line[0] == '\t' {
-			// A bare CR or LF, or a folded continuation line.
-			return false
-		}
 		r.headerFields++
 		if lim != nil && (r.headerFields > lim.MaxHeaders || len(line) > lim.MaxHeaderLine-16) {
 			return false
 		}
-		colon := strings.IndexByte(line, ':')
-		if colon <= 0 {
-			return false
-		}
-		name := strings.TrimRight(line[:colon], " \t")
-		if !rawToken(name) {
-			return false
-		}
-		if !r.header(classify(name), strings.Trim(line[colon+1:], " \t")) {
+		name, v, ok := rawHeaderLine(line)
+		if !ok || !r.header(classify(name), v) {
 			return false
 		}
 	}
@@ -211,6 +200,27 @@ func parseRawRegister(msg string, r *rawReq, lim *LimitsConfig) bool {
 		}
 	}
 	return r.topVia()
+}
+
+// rawHeaderLine splits a header line (without its CRLF) into a token name
+// and a trimmed value; false for a folded line, a control character other
+// than tab (a bare CR or LF; sipgo trims a form feed where we would keep
+// it), or no name: all of which sipgo reads otherwise.
+func rawHeaderLine(line string) (name, value string, ok bool) {
+	if line == "" || line[0] == ' ' || line[0] == '\t' {
+		return "", "", false
+	}
+	for i := 0; i < len(line); i++ {
+		if c := line[i]; c < 0x20 && c != '\t' || c == 0x7f {
+			return "", "", false
+		}
+	}
+	colon := strings.IndexByte(line, ':')
+	if colon <= 0 {
+		return "", "", false
+	}
+	name = strings.TrimRight(line[:colon], " \t")
+	return name, strings.Trim(line[colon+1:], " \t"), rawToken(name)
 }
 
 // rawLowerVia accepts a Via below the top one in the shape topVia reads,
