@@ -44,7 +44,9 @@ type Config struct {
 type RuntimeConfig struct {
 	// GCFloorMB keeps the garbage collector's heap goal at this many MiB
 	// at least (gcfloor.go): a small live heap is then not collected every
-	// few milliseconds under load. 0 leaves GOGC alone.
+	// few milliseconds under load. 0 (the default) leaves GOGC alone: the
+	// floor is memory held on purpose, which a host running other things,
+	// or a measurement of memory per binding, should not be given unasked.
 	GCFloorMB int `yaml:"gc_floor_mb"`
 }
 
@@ -93,7 +95,6 @@ func DefaultConfig() Config {
 		Keepalive: proxy.DefaultKeepalive(),
 		Location:  LocationConfig{ExpireInterval: time.Second, SnapshotInterval: 30 * time.Second},
 		Shutdown:  ShutdownConfig{Grace: 10 * time.Second},
-		Runtime:   RuntimeConfig{GCFloorMB: 256},
 	}
 }
 
