@@ -1,6 +1,7 @@
 package proxy_test
 
 import (
+	"fmt"
 	"testing"
 
 	"github.com/emiago/sipgo/sip"
@@ -97,5 +98,18 @@ func TestStatelessChallengeOff(t *testing.T) {
 	fullCall(t, alice, bob, "bob", "v=0\r\n")
 	if n := counter(t, env.srv.Registry, "sipedge_proxy_invite_stateless_total", map[string]string{"outcome": "answered"}); n != 0 {
 		t.Errorf("answered statelessly with the path off: %v", n)
+	}
+}
+
+// An INVITE whose headers carry an injected line gets no answer (any
+// answer would echo it), on the stateless path and on the full one.
+func TestChallengeDropsInjection(t *testing.T) {
+	for _, stateless := range []bool{true, false} {
+		env := newCallEnv(t, envOpts{cfg: func(c *proxy.Config) { c.ChallengeFastPath = stateless }})
+		ph := newUDPPhone(t, env.srv.UDP)
+		ph.silent(request("INVITE sip:bob@"+realm+" SIP/2.0",
+			"Via: SIP/2.0/UDP 127.0.0.1:"+fmt.Sprint(ph.port())+";rport;branch="+branch(),
+			"From: <sip:alice@"+realm+">;tag=a1", "To: <sip:bob@"+realm+">",
+			"Call-ID: x\nInjected: y", "CSeq: 1 INVITE", "Max-Forwards: 70"))
 	}
 }

@@ -274,7 +274,10 @@ func (f *forwarder) identify(tx sip.ServerTransaction, req *sip.Request) (*calle
 		return nil, nil
 	}
 	if dev == nil {
-		return nil, Status(400, "Bad Request")
+		// Authenticate's silent drop: a banned pair under the "drop"
+		// action, or a request no answer could safely echo (a 400 here
+		// answered both, echoing what was injected).
+		return nil, nil
 	}
 	return &caller{dev: dev}, nil
 }
