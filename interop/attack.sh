@@ -124,7 +124,7 @@ fi
 flood_pid=$!
 regs=200
 if timeout 120 sipp -sf interop/register.xml -inf "$work/users.csv" -m "$regs" -r 50 -l 50 \
-  -i 127.0.0.2 -p $((20000 + RANDOM % 20000)) -t u1 -timeout 90s -timeout_error -nostdin -nd \
+  -i 127.0.0.2 -p $(free_port) -t u1 -timeout 90s -timeout_error -nostdin -nd \
   "$sipaddr" >"$work/sipp.out" 2>&1; then
   pass "SIPp from 127.0.0.2: $regs registrations succeeded during the flood"
 else

@@ -65,28 +65,9 @@ CFG
   echo "<sip:$1@$REALM;transport=udp>;auth_pass=pw-$1-secret;outbound=\"sip:$sipaddr;transport=udp\";regint=300;$3" >"$dir/accounts"
   : >"$dir/contacts"
 }
-# A port free on both UDP and TCP (baresip binds both), below the kernel's
-# ephemeral range, where sipedge's and every client's own ports are
-# (a random pick there once collided with one).
-port() {
-  python3 - <<'PORT'
-import random, socket
-for _ in range(200):
-    p = random.randint(20000, 32000)
-    try:
-        for kind in (socket.SOCK_STREAM, socket.SOCK_DGRAM):
-            s = socket.socket(socket.AF_INET, kind)
-            s.bind(("127.0.0.1", p))
-            s.close()
-    except OSError:
-        continue
-    print(p)
-    break
-PORT
-}
-bob_port=$(port)
-alice_port=$(port)
-while [ "$alice_port" = "$bob_port" ]; do alice_port=$(port); done
+bob_port=$(free_port)
+alice_port=$(free_port)
+while [ "$alice_port" = "$bob_port" ]; do alice_port=$(free_port); done
 agent bob "$bob_port" "answermode=auto"
 agent alice "$alice_port" "answermode=manual"
 

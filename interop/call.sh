@@ -45,7 +45,7 @@ device '{"data":{"name":"uas","sip":{"username":"uas","password":"uas-secret"}}}
 device "{\"data\":{\"name\":\"uac\",\"sip\":{\"method\":\"ip\",\"ip\":\"$UAC_IP\",\"username\":\"uac\"}}}"
 
 # The UAS registers from the port it will answer on: its binding's flow.
-port=$((20000 + RANDOM % 20000))
+port=$(free_port)
 printf 'SEQUENTIAL\nuas;[authentication username=uas password=uas-secret];%s\n' "$REALM" >"$work/uas.csv"
 sipp -sf interop/register.xml -inf "$work/uas.csv" -m 1 -i 127.0.0.1 -p "$port" -t u1 -timeout 10s -timeout_error \
   -nostdin -nd "$sipaddr" >"$work/register.out" 2>&1 || { echo "call interop: UAS registration failed"; tail -20 "$work/register.out"; exit 1; }
@@ -55,7 +55,7 @@ sipp -sf interop/uas_call.xml -m "$N" -i 127.0.0.1 -p "$port" -t u1 -timeout 120
 uas=$!
 
 rc=0
-sipp -sf interop/uac_call.xml -s uas -key realm "$REALM" -m "$N" -r "$RATE" -l 50 -i "$UAC_IP" -p $((20000 + RANDOM % 20000)) \
+sipp -sf interop/uac_call.xml -s uas -key realm "$REALM" -m "$N" -r "$RATE" -l 50 -i "$UAC_IP" -p $(free_port) \
   -t u1 -timeout 120s -timeout_error -nostdin -nd -trace_err -error_file "$work/uac_errors.log" ${SIPP_ARGS:-} \
   "$sipaddr" >"$work/uac.out" 2>&1 || rc=$?
 if ! wait "$uas"; then rc=1; fi

@@ -14,3 +14,23 @@ wait_started() {
 
 # call sends one admin API request with the run's token and a JSON body.
 call() { curl -sS --max-time "${CALL_TIMEOUT:-10}" -H "X-Auth-Token: $TOKEN" -H 'Content-Type: application/json' "$@"; }
+
+# free_port prints a port free on both UDP and TCP (SIPp and baresip bind
+# both), below the kernel's ephemeral range, where sipedge's and every
+# client's own ports are (a random pick there once collided with one).
+free_port() {
+  python3 - <<'PORT'
+import random, socket
+for _ in range(200):
+    p = random.randint(20000, 32000)
+    try:
+        for kind in (socket.SOCK_STREAM, socket.SOCK_DGRAM):
+            s = socket.socket(socket.AF_INET, kind)
+            s.bind(("127.0.0.1", p))
+            s.close()
+    except OSError:
+        continue
+    print(p)
+    break
+PORT
+}

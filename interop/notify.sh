@@ -42,7 +42,7 @@ dev_id=$(sed -E 's/.*"id":"([0-9a-f]{32})".*/\1/' <<<"$dev")
 [ ${#dev_id} -eq 32 ] || { echo "notify: device not created: $dev"; exit 1; }
 
 # 1. Register from port P with the digest scenario, then free the port.
-port=$((20000 + RANDOM % 20000))
+port=$(free_port)
 printf 'SEQUENTIAL\n%s;[authentication username=%s password=%s];%s\n' "$USER" "$USER" "$PASS" "$REALM" >"$work/users.csv"
 sipp -sf interop/register.xml -inf "$work/users.csv" -m 1 -i 127.0.0.1 -p "$port" -t u1 \
   -timeout 15s -timeout_error -nostdin -nd -trace_err -error_file "$work/reg_errors.log" "$sipaddr" >"$work/reg.out" 2>&1 || {

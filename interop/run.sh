@@ -51,7 +51,7 @@ bad=$(grep -vc '^201$' "$work/codes" || true)
 echo "interop: provisioned $N devices"
 
 sipp -sf interop/register.xml -inf "$work/users.csv" -m "$N" -r "$RATE" -l 200 \
-  -i 127.0.0.1 -p $((20000 + RANDOM % 20000)) -t u1 -timeout 60s -timeout_error -nostdin -trace_err -nd \
+  -i 127.0.0.1 -p $(free_port) -t u1 -timeout 60s -timeout_error -nostdin -trace_err -nd \
   -error_file "$work/sipp_errors.log" ${SIPP_ARGS:-} "$sipaddr" >"$work/sipp.out" 2>&1 || {
   echo "interop: sipp failed"; tail -20 "$work/sipp.out"; head -50 "$work/sipp_errors.log" 2>/dev/null; exit 1; }
 grep -E 'Successful call|Failed call' "$work/sipp.out" | tail -2 || true
