@@ -213,10 +213,19 @@ func (l *limits) check(req *sip.Request) *StatusError {
 		l.refused[limHeaders].Inc()
 		return Status(513, "Too Many Headers")
 	}
-	size := len(req.Method) + len(req.Recipient.String()) + len(req.SipVersion) + 4
+	// Lengths are counted as the headers write themselves, not from
+	// Value(), which renders a new string per header: most of what a
+	// request allocated in this check.
+	lw := lenWriterPool.Get().(*lenWriter)
+	defer lenWriterPool.Put(lw)
+	*lw = 0
+	req.Recipient.StringWrite(lw)
+	size := len(req.Method) + int(*lw) + len(req.SipVersion) + 4
 	vias := 0
 	for _, h := range hs {
-		n := len(h.Name()) + 2 + len(h.Value())
+		*lw = 0
+		h.StringWrite(lw)
+		n := int(*lw)
 		if n > c.MaxHeaderLine {
 			l.refused[limHeaderLine].Inc()
 			return Status(513, "Header Too Long")
@@ -241,6 +250,16 @@ func (l *limits) check(req *sip.Request) *StatusError {
 	}
 	return nil
 }
+
+// lenWriter counts what is written to it.
+type lenWriter int
+
+func (w *lenWriter) WriteString(s string) (int, error) {
+	*w += lenWriter(len(s))
+	return len(s), nil
+}
+
+var lenWriterPool = sync.Pool{New: func() any { return new(lenWriter) }}
 
 // wrap puts the connection limits and the idle timeout under a stream
 // listener. Nil-safe so listeners built without limits still work.
