@@ -236,23 +236,13 @@ func TestUpgradeFromVersion2(t *testing.T) {
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
-	db, err := bolt.Open(path, 0o600, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	err = db.Update(func(tx *bolt.Tx) error {
+	editFile(t, path, func(tx *bolt.Tx) error {
 		// A record of the old layout: version byte 1, no number.
 		if err := tx.Bucket(bucketHot).Put(deviceKey(a.ID, d.ID), []byte{1, 0}); err != nil {
 			return err
 		}
 		return tx.Bucket(bucketMeta).Put([]byte("version"), []byte("2"))
 	})
-	if err2 := db.Close(); err == nil {
-		err = err2
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
 	s2, err := Open(Options{Path: path})
 	if err != nil {
 		t.Fatal(err)
@@ -280,22 +270,12 @@ func TestUpgradeFromVersion1(t *testing.T) {
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
-	db, err := bolt.Open(path, 0o600, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	err = db.Update(func(tx *bolt.Tx) error {
+	editFile(t, path, func(tx *bolt.Tx) error {
 		if err := tx.DeleteBucket(bucketHot); err != nil {
 			return err
 		}
 		return tx.Bucket(bucketMeta).Put([]byte("version"), []byte("1"))
 	})
-	if err2 := db.Close(); err == nil {
-		err = err2
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
 
 	s2, err := Open(Options{Path: path})
 	if err != nil {
@@ -357,19 +337,26 @@ func TestUpgradeFromVersion1(t *testing.T) {
 	if err := s4.Close(); err != nil {
 		t.Fatal(err)
 	}
-	db, err = bolt.Open(path, 0o600, nil)
+	editFile(t, path, func(tx *bolt.Tx) error { return tx.Bucket(bucketMeta).Put([]byte("version"), []byte("4")) })
+	if s5, err := Open(Options{Path: path}); err == nil {
+		_ = s5.Close()
+		t.Error("opened a version 4 file")
+	}
+}
+
+// editFile changes a closed store's file directly, as an older sipedge
+// (or a newer one) would have left it.
+func editFile(t *testing.T, path string, fn func(*bolt.Tx) error) {
+	t.Helper()
+	db, err := bolt.Open(path, 0o600, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	err = db.Update(func(tx *bolt.Tx) error { return tx.Bucket(bucketMeta).Put([]byte("version"), []byte("4")) })
+	err = db.Update(fn)
 	if err2 := db.Close(); err == nil {
 		err = err2
 	}
 	if err != nil {
 		t.Fatal(err)
-	}
-	if s5, err := Open(Options{Path: path}); err == nil {
-		_ = s5.Close()
-		t.Error("opened a version 4 file")
 	}
 }

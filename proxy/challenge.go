@@ -57,7 +57,8 @@ func (s *Server) fastChallenge(p sip.TransportReadProps, data []byte) (taken boo
 		return false
 	}
 	ip := raddr.AddrPort().Addr().Unmap()
-	if cp.f.gw.bySource(ip) != nil || cp.f.dir.ByIP(ip) != nil || !mayChallenge(data) {
+	// A view of the datagram, not a copy: nothing of it is kept.
+	if cp.f.gw.bySource(ip) != nil || cp.f.dir.ByIP(ip) != nil || !mayChallenge(unsafe.String(unsafe.SliceData(data), len(data))) {
 		return false
 	}
 	defer s.fastRecover("challenge", raddr, &taken)
@@ -97,27 +98,11 @@ var ackPrefix = []byte("ACK ")
 // INVITE's (RFC 3261 §17.1.1.3), as Kamailio's sl module recognises the
 // ACKs to its replies. Anything it cannot read is not.
 func statelessAck(msg string) bool {
-	eol := strings.Index(msg, "\r\n")
-	if eol < 0 {
-		return false
-	}
-	rest := msg[eol+2:]
 	var callID, fromTag, toTag, branch string
 	var seq int
 	var haveVia, haveSeq bool
-	for {
-		eol = strings.Index(rest, "\r\n")
-		if eol < 0 {
-			return false
-		}
-		if eol == 0 {
-			break
-		}
-		name, v, ok := rawHeaderLine(rest[:eol])
-		rest = rest[eol+2:]
-		if !ok {
-			return false
-		}
+	sc := newRawScan(msg)
+	for name, v, ok := sc.next(); ok; name, v, ok = sc.next() {
 		switch classify(name) {
 		case rhVia:
 			if haveVia {
@@ -153,7 +138,7 @@ func statelessAck(msg string) bool {
 			return false
 		}
 	}
-	if toTag == "" || callID == "" || branch == "" || !haveSeq {
+	if sc.bad || toTag == "" || callID == "" || branch == "" || !haveSeq {
 		return false
 	}
 	var b [16]byte
@@ -177,52 +162,53 @@ func (f *forwarder) challengeStateless(_ context.Context, tx sip.ServerTransacti
 }
 
 // mayChallenge scans the header lines of an INVITE for what makes it one
-// the full path must see: Proxy-Authorization (any case), or a To header
-// (or its compact form t) with a tag parameter. It errs towards false.
-func mayChallenge(data []byte) bool {
-	eol := bytes.Index(data, crlf)
-	if eol < 0 {
-		return false
-	}
-	rest := data[eol+2:]
-	for {
-		eol = bytes.Index(rest, crlf)
-		if eol <= 0 {
-			return eol == 0 // end of the headers; no line end at all: odd
-		}
-		line := rest[:eol]
-		rest = rest[eol+2:]
-		colon := bytes.IndexByte(line, ':')
-		if colon < 0 {
+// the full path must see: Proxy-Authorization, or a To header with a tag.
+// A line it cannot read sends the INVITE the full way too.
+func mayChallenge(msg string) bool {
+	sc := newRawScan(msg)
+	for name, v, ok := sc.next(); ok; name, v, ok = sc.next() {
+		if strings.EqualFold(name, "Proxy-Authorization") {
 			return false
 		}
-		name := bytes.TrimRight(line[:colon], " \t")
-		switch {
-		case bytes.EqualFold(name, proxyAuthorization):
-			return false
-		case bytes.EqualFold(name, toName) || bytes.EqualFold(name, toCompact):
-			if containsFold(line[colon+1:], tagParam) {
+		if classify(name) == rhTo {
+			_, _, params, ok := rawNameAddr(v)
+			if !ok {
+				return false
+			}
+			if tag, ok := rawParam(params, "tag"); !ok || tag != "" {
 				return false
 			}
 		}
 	}
+	return !sc.bad
 }
 
-var (
-	crlf               = []byte("\r\n")
-	proxyAuthorization = []byte("Proxy-Authorization")
-	toName             = []byte("To")
-	toCompact          = []byte("t")
-	tagParam           = []byte("tag")
-)
+// rawScan walks the header lines of a message after its start line, as
+// rawHeaderLine reads them.
+type rawScan struct {
+	rest string
+	bad  bool // a line the raw readers leave to sipgo, or no end of headers
+}
 
-// containsFold reports whether b contains the lower-case ASCII word w in
-// any case.
-func containsFold(b, w []byte) bool {
-	for i := 0; i+len(w) <= len(b); i++ {
-		if bytes.EqualFold(b[i:i+len(w)], w) {
-			return true
-		}
+func newRawScan(msg string) rawScan {
+	_, rest, ok := strings.Cut(msg, "\r\n")
+	return rawScan{rest: rest, bad: !ok}
+}
+
+// next returns the next header line; false at the end of the headers, or
+// at a bad line (bad is then set).
+func (s *rawScan) next() (name, value string, ok bool) {
+	if s.bad {
+		return "", "", false
 	}
-	return false
+	line, rest, found := strings.Cut(s.rest, "\r\n")
+	s.rest = rest
+	switch {
+	case !found:
+		s.bad = true
+	case line != "":
+		name, value, ok = rawHeaderLine(line)
+		s.bad = !ok
+	}
+	return name, value, ok
 }
