@@ -32,6 +32,9 @@ func (s *Server) adapt(h Handler) sipgo.RequestHandler {
 		var ctx context.Context
 		var cancel context.CancelFunc
 		if req.Method == sip.INVITE {
+			if s.fast != nil && s.fast.ack.Load() != nil {
+				s.fast.invites.track(tx, req)
+			}
 			ctx, cancel = context.WithCancel(s.baseCtx)
 		} else {
 			ctx, cancel = context.WithTimeout(s.baseCtx, 64*sip.T1)

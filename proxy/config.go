@@ -76,6 +76,9 @@ type Config struct {
 	// (or 403/400) every call's first INVITE gets, without a transaction,
 	// as Kamailio's proxy_challenge does (challenge.go).
 	ChallengeFastPath bool `yaml:"challenge_fast_path"`
+	// AckFastPath, with the fast path, forwards the ACK for a 2xx in the
+	// socket reader, statelessly, without a sipgo transaction (ackpath.go).
+	AckFastPath bool `yaml:"ack_fast_path"`
 	// UDPBatch is how many datagrams one recvmmsg reads from the UDP
 	// listener, and how many raw REGISTER answers one sendmmsg sends
 	// (udpbatch.go); 0 or 1 reads and writes one at a time.
@@ -112,6 +115,7 @@ func Default() Config {
 		RegisterFastPath:  true,
 		RegisterRawPath:   true,
 		ChallengeFastPath: true,
+		AckFastPath:       true,
 		UDPBatch:          16,
 	}
 }

@@ -192,25 +192,32 @@ func (f *forwarder) ack(ctx context.Context, _ sip.ServerTransaction, req *sip.R
 	if f.looped(req) {
 		return nil
 	}
+	// sipgo's transaction for the ACK holds req: forward a copy.
 	fwd := req.Clone()
 	popped := popOwnRoutes(f, fwd)
 	if len(popped) == 0 || !f.routedByUs(req, popped) {
 		return nil
 	}
+	f.sendAck(ctx, req, fwd, popped)
+	return nil
+}
+
+// sendAck sends fwd, the ACK req with our Routes (popped) off, to its next
+// hop.
+func (f *forwarder) sendAck(ctx context.Context, req, fwd *sip.Request, popped []sip.Uri) {
 	dest, tr, err := f.nextHop(ctx, fwd, popped)
 	if err != nil {
 		f.s.log.Debug("ACK not routable", "call_id", callID(req), "err", err)
-		return nil
+		return
 	}
 	if decMaxForwards(fwd) != nil {
-		return nil
+		return
 	}
 	f.aim(fwd, dest, tr)
 	fwd.PrependHeader(f.via(tr, newBranch(fwd)))
 	if err := f.client.WriteRequest(fwd, prebuilt); err != nil {
 		f.s.log.Info("ACK not forwarded", "call_id", callID(req), "dst", dest.String(), "err", err)
 	}
-	return nil
 }
 
 // popOwnRoutes removes the Route entries naming us from the top of req and

@@ -103,6 +103,7 @@ type metrics struct {
 	txActive    [len(txSides)]prometheus.Gauge
 	raw         [len(rawOutcomes)]prometheus.Counter
 	stateless   [len(statelessOutcomes)]prometheus.Counter
+	ackFast     prometheus.Counter
 }
 
 // statelessOutcomes: an INVITE answered by the stateless challenge, and
@@ -268,9 +269,14 @@ func newMetrics(reg prometheus.Registerer, inflight func() float64) (*metrics, e
 		Help: "Initial UDP INVITEs without credentials answered without a transaction (407, 403 or 400: challenge_fast_path), and the ACKs for those answers dropped.",
 	}, []string{"outcome"})
 
+	ackFast := prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "sipedge_proxy_ack_stateless_total",
+		Help: "UDP ACKs taken in the socket reader to be forwarded without a transaction (ack_fast_path).",
+	})
+
 	var errs []error
 	for _, c := range []prometheus.Collector{requests, responses, duration, panics, rejected, dropped, gauge,
-		callsActive, callsSetup, setupTime, branches, failovers, gatewayUp, timerC, stray, bigTCP, txActive, raw, stateless} {
+		callsActive, callsSetup, setupTime, branches, failovers, gatewayUp, timerC, stray, bigTCP, txActive, raw, stateless, ackFast} {
 		if err := reg.Register(c); err != nil {
 			errs = append(errs, err)
 		}
@@ -280,7 +286,7 @@ func newMetrics(reg prometheus.Registerer, inflight func() float64) (*metrics, e
 	}
 
 	m := &metrics{panics: panics, rejected: rejected, callsActive: callsActive, callsSetup: callsSetup,
-		setupTime: setupTime, failovers: failovers, gatewayUp: gatewayUp, timerC: timerC}
+		setupTime: setupTime, failovers: failovers, gatewayUp: gatewayUp, timerC: timerC, ackFast: ackFast}
 	for i, a := range strayActions {
 		m.stray[i] = stray.WithLabelValues(a)
 	}
