@@ -76,9 +76,10 @@ type Config struct {
 	// (or 403/400) every call's first INVITE gets, without a transaction,
 	// as Kamailio's proxy_challenge does (challenge.go).
 	ChallengeFastPath bool `yaml:"challenge_fast_path"`
-	// AckFastPath, with the fast path, forwards the ACK for a 2xx in the
-	// socket reader, statelessly, without a sipgo transaction (ackpath.go).
-	AckFastPath bool `yaml:"ack_fast_path"`
+	// DialogFastPath, with the fast path, forwards the ACK for a 2xx and
+	// the BYE of a dialog in the socket reader, statelessly, without sipgo
+	// transactions (dialogpath.go).
+	DialogFastPath bool `yaml:"dialog_fast_path"`
 	// UDPBatch is how many datagrams one recvmmsg reads from the UDP
 	// listener, and how many raw REGISTER answers one sendmmsg sends
 	// (udpbatch.go); 0 or 1 reads and writes one at a time.
@@ -115,7 +116,7 @@ func Default() Config {
 		RegisterFastPath:  true,
 		RegisterRawPath:   true,
 		ChallengeFastPath: true,
-		AckFastPath:       true,
+		DialogFastPath:    true,
 		UDPBatch:          16,
 	}
 }

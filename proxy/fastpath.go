@@ -40,9 +40,10 @@ type fastPath struct {
 	// challenge is the stateless INVITE challenge (challenge.go), set by
 	// EnableForwarding; nil when off.
 	challenge atomic.Pointer[challengePath]
-	// ack forwards ACKs for 2xx (ackpath.go), set by EnableForwarding;
-	// nil when off. invites are what it must leave to sipgo.
-	ack     atomic.Pointer[ackPath]
+	// dialog forwards ACKs for 2xx and BYEs (dialogpath.go), set by
+	// EnableForwarding; nil when off. invites are what it must leave to
+	// sipgo.
+	dialog  atomic.Pointer[dialogPath]
 	invites inviteBranches
 }
 
@@ -103,7 +104,7 @@ func (s *Server) fastReadFilter(p sip.TransportReadProps, data []byte) ([]byte, 
 	if err != nil || len(out) == 0 || p.Transport != "UDP" {
 		return out, err
 	}
-	if s.fastRegister(p, out) || s.fastChallenge(p, out) || s.fastAck(out) || s.fastAckForward(p, out) {
+	if s.fastRegister(p, out) || s.fastChallenge(p, out) || s.fastAck(out) || s.fastDialog(p, out) || s.fastAnswer(p, out) {
 		return nil, nil
 	}
 	return out, nil

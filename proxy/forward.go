@@ -93,7 +93,7 @@ func (s *Server) EnableForwarding(dir registrar.Directory, loc *location.Table) 
 		return f.request(ctx, tx, req)
 	}))
 	s.enableChallenge(f)
-	s.enableAckPath(f)
+	s.enableDialogPath(f)
 	f.watchFlows()
 	stray := f.strayResponse
 	s.flow.stray.Store(&stray)

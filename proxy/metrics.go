@@ -103,8 +103,17 @@ type metrics struct {
 	txActive    [len(txSides)]prometheus.Gauge
 	raw         [len(rawOutcomes)]prometheus.Counter
 	stateless   [len(statelessOutcomes)]prometheus.Counter
-	ackFast     prometheus.Counter
+	dialogFast  [len(dialogFastKinds)]prometheus.Counter
 }
+
+// dialogFastKinds: what the dialog fast path forwarded.
+var dialogFastKinds = [...]string{"ack", "bye", "answer"}
+
+const (
+	dialogFastAck = iota
+	dialogFastBye
+	dialogFastAnswer
+)
 
 // statelessOutcomes: an INVITE answered by the stateless challenge, and
 // an ACK for such an answer dropped in the reader.
@@ -247,7 +256,7 @@ func newMetrics(reg prometheus.Registerer, inflight func() float64) (*metrics, e
 	})
 	stray := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "sipedge_proxy_stray_responses_total",
-		Help: "Responses matching no client transaction: 2xx to INVITE relayed upstream by their Via, or dropped.",
+		Help: "Responses matching no client transaction, outside the socket reader: 2xx to INVITE and answers to stateless BYEs relayed upstream by their Via, or dropped.",
 	}, []string{"action"})
 	bigTCP := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "sipedge_proxy_large_requests_total",
@@ -269,14 +278,14 @@ func newMetrics(reg prometheus.Registerer, inflight func() float64) (*metrics, e
 		Help: "Initial UDP INVITEs without credentials answered without a transaction (407, 403 or 400: challenge_fast_path), and the ACKs for those answers dropped.",
 	}, []string{"outcome"})
 
-	ackFast := prometheus.NewCounter(prometheus.CounterOpts{
-		Name: "sipedge_proxy_ack_stateless_total",
-		Help: "UDP ACKs taken in the socket reader to be forwarded without a transaction (ack_fast_path).",
-	})
+	dialogFast := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "sipedge_proxy_dialog_stateless_total",
+		Help: "In-dialog messages forwarded without a transaction (dialog_fast_path): UDP ACKs and BYEs, and the answers to those BYEs, taken in the socket reader.",
+	}, []string{"kind"})
 
 	var errs []error
 	for _, c := range []prometheus.Collector{requests, responses, duration, panics, rejected, dropped, gauge,
-		callsActive, callsSetup, setupTime, branches, failovers, gatewayUp, timerC, stray, bigTCP, txActive, raw, stateless, ackFast} {
+		callsActive, callsSetup, setupTime, branches, failovers, gatewayUp, timerC, stray, bigTCP, txActive, raw, stateless, dialogFast} {
 		if err := reg.Register(c); err != nil {
 			errs = append(errs, err)
 		}
@@ -286,7 +295,7 @@ func newMetrics(reg prometheus.Registerer, inflight func() float64) (*metrics, e
 	}
 
 	m := &metrics{panics: panics, rejected: rejected, callsActive: callsActive, callsSetup: callsSetup,
-		setupTime: setupTime, failovers: failovers, gatewayUp: gatewayUp, timerC: timerC, ackFast: ackFast}
+		setupTime: setupTime, failovers: failovers, gatewayUp: gatewayUp, timerC: timerC}
 	for i, a := range strayActions {
 		m.stray[i] = stray.WithLabelValues(a)
 	}
@@ -298,6 +307,9 @@ func newMetrics(reg prometheus.Registerer, inflight func() float64) (*metrics, e
 	}
 	for i, o := range rawOutcomes {
 		m.raw[i] = raw.WithLabelValues(o)
+	}
+	for i, k := range dialogFastKinds {
+		m.dialogFast[i] = dialogFast.WithLabelValues(k)
 	}
 	for i, o := range statelessOutcomes {
 		m.stateless[i] = stateless.WithLabelValues(o)

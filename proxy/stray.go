@@ -17,6 +17,9 @@ import (
 // dropped, as is a 2xx for a Call-ID that is no call we saw answered. It
 // reports whether it took the response.
 func (f *forwarder) strayResponse(res *sip.Response) bool {
+	if f.relayStatelessAnswer(res, f.s.m.stray[strayRelayed]) {
+		return true
+	}
 	cseq := res.CSeq()
 	if !res.IsSuccess() || cseq == nil || cseq.MethodName != sip.INVITE {
 		f.s.m.stray[strayDropped].Inc()
