@@ -49,17 +49,28 @@ func (f *forwarder) request(ctx context.Context, tx sip.ServerTransaction, req *
 	})
 }
 
-// inDialog forwards a request of an established dialog.
-func (f *forwarder) inDialog(ctx context.Context, tx sip.ServerTransaction, req *sip.Request) error {
-	fwd := req.Clone()
+// enterDialog readies fwd, the copy of req to forward (or req itself):
+// our internal headers and our Routes off, the Routes checked for the
+// token of req's Call-ID. It returns the Routes popped.
+func (f *forwarder) enterDialog(req, fwd *sip.Request) ([]sip.Uri, error) {
 	stripInternal(fwd)
 	popped := popOwnRoutes(f, fwd)
 	if len(popped) == 0 {
 		// Not part of a dialog through us: we are no user agent.
-		return Status(404, "Not Here")
+		return nil, Status(404, "Not Here")
 	}
 	if !f.routedByUs(req, popped) {
-		return Status(403, "Forbidden")
+		return nil, Status(403, "Forbidden")
+	}
+	return popped, nil
+}
+
+// inDialog forwards a request of an established dialog.
+func (f *forwarder) inDialog(ctx context.Context, tx sip.ServerTransaction, req *sip.Request) error {
+	fwd := req.Clone()
+	popped, err := f.enterDialog(req, fwd)
+	if err != nil {
+		return err
 	}
 	dest, tr, err := f.nextHop(ctx, fwd, popped)
 	if err != nil {

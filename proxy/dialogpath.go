@@ -173,13 +173,9 @@ func (f *forwarder) byeStateless(ctx context.Context, tx sip.ServerTransaction, 
 	if f.looped(req) {
 		return Status(482, "Loop Detected")
 	}
-	stripInternal(req)
-	popped := popOwnRoutes(f, req)
-	if len(popped) == 0 {
-		return Status(404, "Not Here")
-	}
-	if !f.routedByUs(req, popped) {
-		return Status(403, "Forbidden")
+	popped, err := f.enterDialog(req, req)
+	if err != nil {
+		return err
 	}
 	up, upTr, ok := viaDestination(req.Via())
 	if !ok {
