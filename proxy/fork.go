@@ -256,7 +256,7 @@ func (r *forkRun) send(t target) (sip.ClientTransaction, *sip.Request, error) {
 // size is the wire size of the request as it came in.
 func (r *forkRun) size() int {
 	if r.reqSize == 0 {
-		r.reqSize = len(r.req.String())
+		r.reqSize = requestLen(r.req)
 	}
 	return r.reqSize
 }

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -213,19 +215,12 @@ func (l *limits) check(req *sip.Request) *StatusError {
 		l.refused[limHeaders].Inc()
 		return Status(513, "Too Many Headers")
 	}
-	// Lengths are counted as the headers write themselves, not from
-	// Value(), which renders a new string per header: most of what a
-	// request allocated in this check.
 	lw := lenWriterPool.Get().(*lenWriter)
 	defer lenWriterPool.Put(lw)
-	*lw = 0
-	req.Recipient.StringWrite(lw)
-	size := len(req.Method) + int(*lw) + len(req.SipVersion) + 4
+	size := startLineLen(req, lw)
 	vias := 0
 	for _, h := range hs {
-		*lw = 0
-		h.StringWrite(lw)
-		n := int(*lw)
+		n := headerLen(h, lw)
 		if n > c.MaxHeaderLine {
 			l.refused[limHeaderLine].Inc()
 			return Status(513, "Header Too Long")
@@ -249,6 +244,57 @@ func (l *limits) check(req *sip.Request) *StatusError {
 		return Status(513, "Message Too Large")
 	}
 	return nil
+}
+
+// requestLen is req's size on the wire, counted without rendering it.
+func requestLen(req *sip.Request) int {
+	lw := lenWriterPool.Get().(*lenWriter)
+	defer lenWriterPool.Put(lw)
+	n := startLineLen(req, lw) + 2 + len(req.Body())
+	hs := req.Headers()
+	for _, h := range hs {
+		n += headerLen(h, lw) + 2
+	}
+	if len(hs) == 0 {
+		n += 2 // sipgo ends even no headers with a CRLF
+	}
+	return n
+}
+
+// startLineLen is the length of req's start line, CRLF included.
+func startLineLen(req *sip.Request, lw *lenWriter) int {
+	*lw = 0
+	req.Recipient.StringWrite(lw)
+	return len(req.Method) + int(*lw) + len(req.SipVersion) + 4
+}
+
+// headerLen is the length of h's line ("Name: value", no CRLF), counted as
+// the header writes itself rather than from Value(), which renders a new
+// string per header. A Via renders one even in StringWrite, so it is
+// counted from its parts, as sipgo writes them.
+func headerLen(h sip.Header, lw *lenWriter) int {
+	*lw = 0
+	v, ok := h.(*sip.ViaHeader)
+	if !ok {
+		h.StringWrite(lw)
+		return int(*lw)
+	}
+	n := len("Via: ") + len(v.ProtocolName) + len(v.ProtocolVersion) + len(v.Transport) + len("// ") + len(v.Host)
+	if strings.IndexByte(v.Host, ':') >= 0 {
+		// sipgo brackets a bare IPv6 address.
+		if a, err := netip.ParseAddr(v.Host); err == nil && a.Zone() == "" && a.Is6() && !a.Is4In6() {
+			n += 2
+		}
+	}
+	if v.Port > 0 {
+		var b [8]byte
+		n += 1 + len(strconv.AppendInt(b[:0], int64(v.Port), 10))
+	}
+	if v.Params.Length() > 0 {
+		v.Params.ToStringWrite(';', lw)
+		n += 1 + int(*lw)
+	}
+	return n
 }
 
 // lenWriter counts what is written to it.

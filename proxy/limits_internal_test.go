@@ -36,3 +36,51 @@ func BenchmarkLimitsCheck(b *testing.B) {
 		}
 	}
 }
+
+// The lengths the limits count are those of the message sipgo writes.
+func TestRequestLen(t *testing.T) {
+	for _, via := range []string{
+		"SIP/2.0/UDP 192.0.2.10:5060;rport;branch=z9hG4bK776asdhds",
+		"SIP/2.0/TCP [2001:db8::1]:5060;branch=z9hG4bK1;received=2001:db8::2",
+		"SIP/2.0/UDP pc33.example.com;branch=z9hG4bK1;x=\"a b\"",
+		"SIP/2.0/WSS ::ffff:192.0.2.1:5061;branch=z9hG4bK1",
+		"SIP/2.0/UDP h",
+	} {
+		msg, err := sip.ParseMessage([]byte("INVITE sip:bob@[2001:db8::9]:5070;transport=tcp SIP/2.0\r\n" +
+			"Via: " + via + "\r\n" +
+			"v: SIP/2.0/UDP 198.51.100.1;branch=z9hG4bK0\r\n" +
+			"From: \"A\" <sip:alice@example.com>;tag=1\r\nTo: <sip:bob@example.com>\r\n" +
+			"Call-ID: c1\r\nCSeq: 1 INVITE\r\nMax-Forwards: 70\r\nContent-Length: 4\r\n\r\nv=0\n"))
+		if err != nil {
+			t.Fatalf("%s: %v", via, err)
+		}
+		req := msg.(*sip.Request)
+		if got, want := requestLen(req), len(req.String()); got != want {
+			t.Errorf("Via %s: requestLen %d, want %d", via, got, want)
+		}
+		lw := new(lenWriter)
+		for _, h := range req.Headers() {
+			if got, want := headerLen(h, lw), len(h.Name()+": "+h.Value()); got != want {
+				t.Errorf("%s: headerLen %d, want %d", h.Name(), got, want)
+			}
+		}
+	}
+}
+
+func FuzzRequestLen(f *testing.F) {
+	f.Add([]byte("OPTIONS sip:h SIP/2.0\r\nVia: SIP/2.0/UDP [fe80::1%eth0]:5060;branch=z9hG4bK1\r\nCall-ID: c\r\nCSeq: 1 OPTIONS\r\n\r\n"))
+	f.Add([]byte("INVITE sip:bob@[2001:db8::9] SIP/2.0\r\nVia: SIP/2.0/TCP 2001:db8::1;branch=z9hG4bK1;rport\r\nContent-Length: 1\r\n\r\nx"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		msg, err := sip.ParseMessage(data)
+		if err != nil {
+			return
+		}
+		req, ok := msg.(*sip.Request)
+		if !ok {
+			return
+		}
+		if got, want := requestLen(req), len(req.String()); got != want {
+			t.Fatalf("requestLen %d, want %d for %q", got, want, req.String())
+		}
+	})
+}
