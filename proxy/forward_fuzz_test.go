@@ -9,6 +9,16 @@ import (
 	"github.com/emiago/sipgo/sip"
 )
 
+// fuzzRequest is data parsed as sipgo parses it, when it is a request.
+func fuzzRequest(data []byte) *sip.Request {
+	msg, err := sip.ParseMessage(data)
+	if err != nil {
+		return nil
+	}
+	req, _ := msg.(*sip.Request)
+	return req
+}
+
 // FuzzInDialogRouting runs the parts of in-dialog forwarding that read
 // what the sender wrote (Via branches for loops, Route and Request-URI
 // with its alias, Contact, Max-Forwards) over arbitrary requests. Nothing
@@ -35,12 +45,8 @@ func FuzzInDialogRouting(f *testing.F) {
 	done, cancel := context.WithCancel(context.Background())
 	cancel() // no DNS while fuzzing: names fail at once
 	f.Fuzz(func(t *testing.T, data []byte) {
-		msg, err := sip.ParseMessage(data)
-		if err != nil {
-			return
-		}
-		req, ok := msg.(*sip.Request)
-		if !ok {
+		req := fuzzRequest(data)
+		if req == nil {
 			return
 		}
 		req.SetSource("192.0.2.50:5062")

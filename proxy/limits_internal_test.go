@@ -71,12 +71,8 @@ func FuzzRequestLen(f *testing.F) {
 	f.Add([]byte("OPTIONS sip:h SIP/2.0\r\nVia: SIP/2.0/UDP [fe80::1%eth0]:5060;branch=z9hG4bK1\r\nCall-ID: c\r\nCSeq: 1 OPTIONS\r\n\r\n"))
 	f.Add([]byte("INVITE sip:bob@[2001:db8::9] SIP/2.0\r\nVia: SIP/2.0/TCP 2001:db8::1;branch=z9hG4bK1;rport\r\nContent-Length: 1\r\n\r\nx"))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		msg, err := sip.ParseMessage(data)
-		if err != nil {
-			return
-		}
-		req, ok := msg.(*sip.Request)
-		if !ok {
+		req := fuzzRequest(data)
+		if req == nil {
 			return
 		}
 		if got, want := requestLen(req), len(req.String()); got != want {
