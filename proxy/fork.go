@@ -560,10 +560,26 @@ func betterFinal(a, b *branch) bool {
 }
 
 // upstreamCopy is res as it goes back: our Via off the top, and a NAT'd
-// callee's Contact marked with where it really is.
+// callee's Contact marked with where it really is. The copy has its own
+// header list but shares the headers themselves, and the body: a received
+// message is never edited in place here (what differs upstream, a Contact
+// with an alias, the caller's From and To, is put in as a new header), and
+// a deep copy was most of what relaying a response allocated.
 func (f *forwarder) upstreamCopy(res *sip.Response) *sip.Response {
-	up := res.Clone()
-	up.RemoveHeader("Via")
+	up := sip.NewResponse(res.StatusCode, res.Reason)
+	up.SipVersion = res.SipVersion
+	via := false
+	for _, h := range res.Headers() {
+		if _, ok := h.(*sip.ViaHeader); ok && !via {
+			via = true
+			continue
+		}
+		up.AppendHeader(h)
+	}
+	up.SetBody(res.Body())
+	up.SetTransport(res.Transport())
+	up.SetSource(res.Source())
+	up.SetDestination(res.Destination())
 	f.aliasContact(up, res.Source(), res.Transport())
 	return up
 }
