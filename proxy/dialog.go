@@ -221,6 +221,11 @@ func (f *forwarder) sendAck(ctx context.Context, req, fwd *sip.Request, popped [
 		f.s.log.Debug("ACK not routable", "call_id", callID(req), "err", err)
 		return
 	}
+	f.ackTo(req, fwd, dest, tr)
+}
+
+// ackTo sends fwd, the ACK req readied to go on, to dest over tr.
+func (f *forwarder) ackTo(req, fwd *sip.Request, dest netip.AddrPort, tr string) {
 	if decMaxForwards(fwd) != nil {
 		return
 	}

@@ -159,11 +159,10 @@ func (f *forwarder) ackStateless(ctx context.Context, _ sip.ServerTransaction, r
 	if len(popped) == 0 || !f.routedByUs(req, popped) {
 		return nil
 	}
-	if !literalNextHop(req) {
-		go f.sendAck(ctx, req, req, popped)
+	f.fromReader(ctx, req, popped, func(dest netip.AddrPort, tr string) error {
+		f.ackTo(req, req, dest, tr)
 		return nil
-	}
-	f.sendAck(ctx, req, req, popped)
+	})
 	return nil
 }
 
@@ -185,31 +184,49 @@ func (f *forwarder) byeStateless(ctx context.Context, tx sip.ServerTransaction, 
 		return err
 	}
 	f.aliasContact(req, req.Source(), req.Transport())
+	return f.fromReader(ctx, req, popped, func(dest netip.AddrPort, tr string) error {
+		f.aim(req, dest, tr)
+		req.PrependHeader(f.via(tr, branchPrefix+loopHash(req)+"."+statelessMark+f.answerToken(callID(req), up, upTr)))
+		// The call ends with its BYE, whatever the answer (RFC 3261 §15.1.2).
+		f.dialogDown(callID(req))
+		if err := f.client.WriteRequest(req, prebuilt); err != nil {
+			req.RemoveHeader("Via") // ours: the answer goes by the sender's
+			return &StatusError{Code: 503, Reason: "Service Unavailable", Err: fmt.Errorf("proxy: forward BYE: %w", err)}
+		}
+		return nil
+	})
+}
+
+// fromReader finds the next hop of req and sends it there with send: at
+// once when that needs no lookup and goes over UDP, which never waits;
+// else from a goroutine of its own, so that the only reader of the socket
+// waits neither on DNS nor on a connection. An error from the goroutine
+// is logged, as there is no answering then.
+func (f *forwarder) fromReader(ctx context.Context, req *sip.Request, popped []sip.Uri, send func(netip.AddrPort, string) error) error {
+	later := func(dest netip.AddrPort, tr string, err error) {
+		if err == nil {
+			err = send(dest, tr)
+		}
+		if err != nil {
+			f.s.log.Info("request not forwarded", "method", string(req.Method), "call_id", callID(req), "err", err)
+		}
+	}
 	if !literalNextHop(req) {
 		go func() {
-			if err := f.sendBye(ctx, req, popped, up, upTr); err != nil {
-				f.s.log.Info("BYE not forwarded", "call_id", callID(req), "err", err)
-			}
+			dest, tr, err := f.nextHop(ctx, req, popped)
+			later(dest, tr, err)
 		}()
 		return nil
 	}
-	return f.sendBye(ctx, req, popped, up, upTr)
-}
-
-func (f *forwarder) sendBye(ctx context.Context, req *sip.Request, popped []sip.Uri, up netip.AddrPort, upTr string) error {
 	dest, tr, err := f.nextHop(ctx, req, popped)
 	if err != nil {
 		return &StatusError{Code: 404, Reason: "Not Here", Err: err}
 	}
-	f.aim(req, dest, tr)
-	req.PrependHeader(f.via(tr, branchPrefix+loopHash(req)+"."+statelessMark+f.answerToken(callID(req), up, upTr)))
-	// The call ends with its BYE, whatever the answer (RFC 3261 §15.1.2).
-	f.dialogDown(callID(req))
-	if err := f.client.WriteRequest(req, prebuilt); err != nil {
-		req.RemoveHeader("Via") // ours: the answer goes by the sender's
-		return &StatusError{Code: 503, Reason: "Service Unavailable", Err: fmt.Errorf("proxy: forward BYE: %w", err)}
+	if tr != "UDP" {
+		go later(dest, tr, nil)
+		return nil
 	}
-	return nil
+	return send(dest, tr)
 }
 
 // statelessMark starts the random part of a stateless request's branch.

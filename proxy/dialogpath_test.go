@@ -156,6 +156,16 @@ func TestDialogFastPathBye(t *testing.T) {
 	if got := env.gauge(t, "sipedge_proxy_stray_responses_total", map[string]string{"action": "relayed"}); got != 0 {
 		t.Errorf("answers relayed the slow way: %v, want 0", got)
 	}
+
+	// A next hop by name is resolved off the reader, and the BYE still goes.
+	callee := c.callee.contact("bob")
+	c.caller.send(t, request(fmt.Sprintf("BYE sip:bob@localhost:%d SIP/2.0", callee.Port),
+		"Via: SIP/2.0/UDP "+c.caller.addr.String()+";branch="+branch()+";rport",
+		"Route: "+c.rr, "From: <sip:pbx@"+realm+">;tag=pbx1", c.to,
+		"Call-ID: "+c.callID, "CSeq: 3 BYE", "Max-Forwards: 70"))
+	if bye := c.callee.expectRequest(t, sip.BYE); bye.Recipient.Host != "localhost" || bye.CSeq().SeqNo != 3 {
+		t.Errorf("BYE by name arrived as %s CSeq %d", bye.Recipient.String(), bye.CSeq().SeqNo)
+	}
 	waitIdle(t, env)
 }
 
