@@ -1,6 +1,7 @@
 package location
 
 import (
+	"bytes"
 	"fmt"
 	"net/netip"
 	"os"
@@ -126,6 +127,27 @@ func BenchmarkWriteSnapshot(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+// BenchmarkReadSnapshot is a restart's restore: benchAORs bindings decoded
+// and inserted into an empty table, reported per binding.
+func BenchmarkReadSnapshot(b *testing.B) {
+	src, _ := benchTable(b, benchAORs)
+	var snap bytes.Buffer
+	if err := src.WriteSnapshot(&snap); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		b.StopTimer()
+		dst, _, _ := newTestTable(b)
+		b.StartTimer()
+		n, err := dst.ReadSnapshot(bytes.NewReader(snap.Bytes()))
+		if err != nil || n != benchAORs {
+			b.Fatalf("loaded %d, %v", n, err)
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*benchAORs), "ns/binding")
 }
 
 type discard struct{}
