@@ -19,6 +19,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unsafe"
 )
 
 // Snapshot format, version 1 (integers are unsigned varints unless noted):
@@ -196,6 +197,27 @@ func (ss *snapStream) readN(buf *bytes.Buffer, n uint64, what string) ([]byte, e
 	return buf.Bytes(), nil
 }
 
+// exactFrame is the largest frame read into a buffer of its announced size
+// at once; WriteSnapshot's are about snapFrameTarget. A larger one grows
+// with what arrives, so that a lying length costs no more than this.
+const exactFrame = 4 * snapFrameTarget
+
+// readFrame reads a frame of n bytes into a buffer of its own, which the
+// records decoded from it keep viewing; buf is the growing one for frames
+// over exactFrame, handed over to the caller as well.
+func (ss *snapStream) readFrame(buf *bytes.Buffer, n uint64) ([]byte, error) {
+	if n > exactFrame {
+		*buf = bytes.Buffer{}
+		return ss.readN(buf, n, "frame")
+	}
+	frame := make([]byte, n)
+	if got, err := io.ReadFull(ss.r, frame); err != nil {
+		return nil, corrupt("frame", fmt.Errorf("%d of %d bytes: %w", got, n, err))
+	}
+	ss.crc.Write(frame)
+	return frame, nil
+}
+
 // snapDecoder decodes records from one frame.
 type snapDecoder struct {
 	b   []byte
@@ -248,9 +270,17 @@ func (d *snapDecoder) take(what string, n uint64) []byte {
 }
 
 // string needs no length cap: take checks it against the frame, whose size
-// is bounded by the bytes actually read.
+// is bounded by the bytes actually read. It is a view of the frame, not a
+// copy: every frame is kept until the restore is over, and the table keeps
+// none of the strings it is given (shard.set stores its own copy of each,
+// or a part of one, as it must for strings read from a datagram), so a
+// copy here would be made twice.
 func (d *snapDecoder) string(what string) string {
-	return string(d.take(what, d.uvarint(what)))
+	p := d.take(what, d.uvarint(what))
+	if len(p) == 0 {
+		return ""
+	}
+	return unsafe.String(&p[0], len(p))
 }
 
 func (d *snapDecoder) byte(what string) byte {
@@ -394,7 +424,8 @@ func decodeSnapshot(r io.Reader) ([]snapGroup, error) {
 		if n > maxSnapFrame {
 			return nil, corrupt("frame length", fmt.Errorf("%d over %d", n, maxSnapFrame))
 		}
-		frame, err := ss.readN(&buf, n, "frame")
+		// A buffer per frame: the records decoded from it are views of it.
+		frame, err := ss.readFrame(&buf, n)
 		if err != nil {
 			return nil, err
 		}
@@ -437,6 +468,13 @@ func decodeSnapshot(r io.Reader) ([]snapGroup, error) {
 // an earlier one with the same Contact, and says how many of the result came
 // from group. A map keeps large groups linear.
 func mergeGroup(cur, group []Binding, now int64) ([]Binding, int) {
+	if len(cur) == 0 && len(group) == 1 {
+		// A restart into an empty table: nearly every AOR.
+		if unixNano(group[0].Expires) <= now {
+			return cur, 0
+		}
+		return group, 1
+	}
 	var byContact map[string]int
 	if len(cur)+len(group) > 16 {
 		byContact = make(map[string]int, len(cur)+len(group))
