@@ -17,8 +17,7 @@ import (
 
 // profileSource is what the profile cache reads: the device store.
 type profileSource interface {
-	Accounts() []*devices.Account
-	Devices(accountID string) []*devices.Device
+	EachDevice(fn func(*devices.Device))
 	Account(id string) (*devices.Account, error)
 	ByUser(realm, username string) *devices.Device
 	Subscribe(fn func(devices.Change))
@@ -80,11 +79,7 @@ func newProfileCache(src profileSource, log *slog.Logger) *profileCache {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	src.Subscribe(c.apply)
-	for _, a := range src.Accounts() {
-		for _, d := range src.Devices(a.ID) {
-			c.claimAll(d)
-		}
-	}
+	src.EachDevice(c.claimAll)
 	return c
 }
 
