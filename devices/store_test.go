@@ -536,3 +536,46 @@ func TestConcurrentLookupsDuringWrites(t *testing.T) {
 		t.Errorf("%d changes notified", len(seen))
 	}
 }
+
+// EachDevice visits every device of every account once, and a deleted one
+// no more.
+func TestEachDevice(t *testing.T) {
+	t.Parallel()
+	s, _ := newTestStore(t)
+	want := map[string]bool{}
+	for _, acct := range []string{"acme", "globex"} {
+		a := mustAccount(t, s, obj(t, `{"name":"`+acct+`"}`))
+		for _, u := range []string{"alice", "bob"} {
+			d := mustDevice(t, s, a.ID, obj(t, `{"name":"`+u+`","sip":{"username":"`+u+`","password":"secret"}}`))
+			want[d.ID] = true
+		}
+	}
+	visits := func() map[string]int {
+		got := map[string]int{}
+		s.EachDevice(func(d *Device) { got[d.ID]++ })
+		return got
+	}
+	got := visits()
+	if len(got) != len(want) {
+		t.Fatalf("visited %d devices, want %d", len(got), len(want))
+	}
+	var gone string
+	for id, n := range got {
+		if !want[id] || n != 1 {
+			t.Fatalf("device %s visited %d times (ours: %v)", id, n, want[id])
+		}
+		gone = id
+	}
+	var acctID string
+	s.EachDevice(func(d *Device) {
+		if d.ID == gone {
+			acctID = d.AccountID
+		}
+	})
+	if _, err := s.DeleteDevice(acctID, gone); err != nil {
+		t.Fatal(err)
+	}
+	if got := visits(); got[gone] != 0 || len(got) != len(want)-1 {
+		t.Fatalf("after deleting %s: %v", gone, got)
+	}
+}
