@@ -99,6 +99,11 @@ func (c *profileCache) apply(ch devices.Change) {
 
 // eachKey calls fn with every index key of d.
 func eachKey(d *devices.Device, fn func(string)) {
+	if d.Number == "" && d.PresenceID == "" {
+		// Found by username only, which the store indexes: most devices,
+		// and computing their keys was most of building the index.
+		return
+	}
 	k := routing.KeysOf(d)
 	if e := k.NumberE164; e != "" {
 		fn("n" + k.Realm + "\x00" + e)
