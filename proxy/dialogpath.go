@@ -4,8 +4,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/hmac"
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
 	"net/netip"
 	"strings"
@@ -235,15 +233,15 @@ const statelessMark = "sl"
 // answerToken binds a stateless request's branch to its Call-ID and to
 // where its answers go.
 func (f *forwarder) answerToken(callID string, up netip.AddrPort, tr string) string {
-	m := hmac.New(sha256.New, f.routeKey)
+	m := f.mac()
+	defer f.macs.Put(m)
 	m.Write([]byte("answer\x00"))
 	m.Write([]byte(callID))
 	m.Write([]byte{0})
 	m.Write([]byte(up.String()))
 	m.Write([]byte{0})
 	m.Write([]byte(strings.ToUpper(tr)))
-	var sum [sha256.Size]byte
-	return hex.EncodeToString(m.Sum(sum[:0]))[:routeTokenLen]
+	return macToken(m)
 }
 
 // relayStatelessAnswer passes on an answer to a request we forwarded

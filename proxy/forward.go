@@ -45,7 +45,8 @@ type forwarder struct {
 	dialogs *simplelru.LRU[string, time.Time]
 	// udpReady: sipgo's reader has the UDP listener in its pool.
 	udpReady atomic.Bool
-	routeKey []byte // see routetoken.go
+	routeKey []byte    // see routetoken.go
+	macs     sync.Pool // HMAC-SHA256 under routeKey, for reuse (routetoken.go)
 	// rt is the device routing of EnableRouting (profiles.go); nil: plan
 	// routes by username and bindings only.
 	rt atomic.Pointer[router]

@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"hash"
 
 	"github.com/emiago/sipgo/sip"
 )
@@ -39,10 +40,29 @@ func newRouteKey(secret []byte) ([]byte, error) {
 }
 
 func (f *forwarder) routeToken(callID string) string {
-	m := hmac.New(sha256.New, f.routeKey)
+	m := f.mac()
+	defer f.macs.Put(m)
 	m.Write([]byte(callID))
+	return macToken(m)
+}
+
+// mac is an HMAC-SHA256 under the route key, from f.macs: every forwarded
+// request makes or checks a token, and a new HMAC each time was a fair
+// part of what forwarding allocated. Put it back when done.
+func (f *forwarder) mac() hash.Hash {
+	if m, ok := f.macs.Get().(hash.Hash); ok {
+		m.Reset()
+		return m
+	}
+	return hmac.New(sha256.New, f.routeKey)
+}
+
+// macToken is the first routeTokenLen hex digits of m's sum.
+func macToken(m hash.Hash) string {
 	var sum [sha256.Size]byte
-	return hex.EncodeToString(m.Sum(sum[:0]))[:routeTokenLen]
+	var out [2 * sha256.Size]byte
+	hex.Encode(out[:], m.Sum(sum[:0]))
+	return string(out[:routeTokenLen])
 }
 
 // routedByUs reports whether one of the popped Routes carries the token of
