@@ -49,6 +49,11 @@ func fixVia(req *sip.Request) {
 // never is, as §18.2.1 wants received added for any domain name.
 func sameHost(host string, ip netip.Addr) bool {
 	host = strings.TrimSuffix(strings.TrimPrefix(host, "["), "]")
+	// Every IP literal has a colon or starts with a digit; a name is told
+	// at once instead of by a failed parse, which allocates its error.
+	if host == "" || strings.IndexByte(host, ':') < 0 && (host[0] < '0' || host[0] > '9') {
+		return false
+	}
 	a, err := netip.ParseAddr(host)
 	return err == nil && a.Unmap().WithZone("") == ip
 }

@@ -35,6 +35,8 @@ func TestFixVia(t *testing.T) {
 		{name: "no rport, direct", via: "SIP/2.0/UDP 198.51.100.9:5060;branch=z9hG4bK1", source: "198.51.100.9:5060", want: "branch=z9hG4bK1"},
 		{name: "host name", via: "SIP/2.0/TCP pbx.example.com;branch=z9hG4bK1", source: "198.51.100.9:5060", want: "branch=z9hG4bK1;received=198.51.100.9"},
 		{name: "ipv6 direct", via: "SIP/2.0/UDP [2001:db8::1]:5060;branch=z9hG4bK1", source: "[2001:db8::1]:5060", want: "branch=z9hG4bK1"},
+		{name: "ipv6 starting with a letter, direct", via: "SIP/2.0/UDP [fe80::1]:5060;branch=z9hG4bK1", source: "[fe80::1]:5060", want: "branch=z9hG4bK1"},
+		{name: "name starting with a digit", via: "SIP/2.0/UDP 1and1.example.com;branch=z9hG4bK1", source: "198.51.100.9:5060", want: "branch=z9hG4bK1;received=198.51.100.9"},
 		{name: "ipv6 nat", via: "SIP/2.0/UDP [2001:db8::1]:5060;branch=z9hG4bK1", source: "[2001:db8::2]:5060", want: "branch=z9hG4bK1;received=2001:db8::2"},
 		{name: "unparseable source", via: "SIP/2.0/UDP 10.0.0.5:5060;branch=z9hG4bK1;rport", source: "garbage", want: "branch=z9hG4bK1;rport"},
 	}
