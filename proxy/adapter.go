@@ -32,6 +32,7 @@ func (s *Server) adapt(h Handler) sipgo.RequestHandler {
 		var ctx context.Context
 		var cancel context.CancelFunc
 		if req.Method == sip.INVITE {
+			growStack(0)
 			if s.fast != nil && s.fast.dialog.Load() != nil {
 				s.fast.invites.track(tx, req)
 			}
