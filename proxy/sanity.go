@@ -118,25 +118,45 @@ func checkSingle(req *sip.Request) *StatusError {
 	var seen [8]string
 	n := 0
 	for _, h := range req.Headers() {
-		name := strings.ToLower(h.Name())
-		if long, ok := compactNames[name]; ok {
-			name = long
-		}
-		canon, ok := singleValued[name]
+		canon, ok := singleValuedName(h.Name())
 		if !ok {
 			continue
 		}
 		for _, s := range seen[:n] {
-			if s == name {
+			if s == canon {
 				return Status(400, "Duplicate "+canon+" header")
 			}
 		}
 		if n < len(seen) {
-			seen[n] = name
+			seen[n] = canon
 			n++
 		}
 	}
 	return nil
+}
+
+// singleValuedName is the canonical name of a single-valued header, by
+// its name in any case or its compact form. Header names are ASCII tokens,
+// so they are lowered on the stack: strings.ToLower allocated a string for
+// nearly every header of every request.
+func singleValuedName(name string) (string, bool) {
+	var buf [len("content-length")]byte
+	if len(name) > len(buf) {
+		return "", false // longer than any of them
+	}
+	b := buf[:len(name)]
+	for i := range len(name) {
+		c := name[i]
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		b[i] = c
+	}
+	if long, ok := compactNames[string(b)]; ok {
+		return singleValued[long], true
+	}
+	canon, ok := singleValued[string(b)]
+	return canon, ok
 }
 
 func unsupported(hs []sip.Header) string {
