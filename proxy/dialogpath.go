@@ -34,8 +34,9 @@ import (
 // which belongs to sipgo's server transaction (it stops that transaction's
 // retransmissions). It carries the INVITE's branch, so the branches of the
 // INVITEs with a live server transaction are kept, and an ACK with one of
-// them goes the full way. A request whose next hop is a name to resolve is
-// sent from a goroutine of its own, not to hold the reader up on DNS.
+// them goes the full way. A request whose next hop is a name to resolve, or
+// over a stream that may have to connect first, is sent from a goroutine of
+// its own (fromReader): the reader never waits.
 
 var byePrefix = []byte("BYE ")
 
