@@ -102,3 +102,31 @@ func TestHeaderInjectionDropped(t *testing.T) {
 		})
 	}
 }
+
+// viaSafe reads a Via field by field; it must refuse what its rendering
+// would show a CR, LF or NUL in, and pass the rest.
+func TestViaSafe(t *testing.T) {
+	base := func() *sip.ViaHeader {
+		return &sip.ViaHeader{ProtocolName: "SIP", ProtocolVersion: "2.0", Transport: "UDP", Host: "192.0.2.1", Port: 5060,
+			Params: sip.HeaderParams{{K: "branch", V: "z9hG4bK1"}, {K: "rport", V: ""}}}
+	}
+	edits := map[string]func(v *sip.ViaHeader){
+		"clean":         func(*sip.ViaHeader) {},
+		"name":          func(v *sip.ViaHeader) { v.ProtocolName = "SIP\n" },
+		"version":       func(v *sip.ViaHeader) { v.ProtocolVersion = "2.0\r" },
+		"transport":     func(v *sip.ViaHeader) { v.Transport = "U\x00DP" },
+		"host":          func(v *sip.ViaHeader) { v.Host = "h\nX-Injected: 1" },
+		"param name":    func(v *sip.ViaHeader) { v.Params = append(v.Params, sip.HeaderKV{K: "a\nb", V: ""}) },
+		"param value":   func(v *sip.ViaHeader) { v.Params[0].V = "z9hG4bK\r\nX: y" },
+		"no params":     func(v *sip.ViaHeader) { v.Params = nil },
+		"ipv6 no ports": func(v *sip.ViaHeader) { v.Host, v.Port = "2001:db8::1", 0 },
+	}
+	for name, edit := range edits {
+		v := base()
+		edit(v)
+		want := !strings.ContainsAny(v.Value(), "\r\n\x00")
+		if got := viaSafe(v); got != want {
+			t.Errorf("%s: viaSafe %v, the rendering says %v", name, got, want)
+		}
+	}
+}
