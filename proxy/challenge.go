@@ -62,12 +62,8 @@ func (s *Server) fastChallenge(p sip.TransportReadProps, data []byte) (taken boo
 		return false
 	}
 	defer s.fastRecover("challenge", raddr, &taken)
-	msg, err := fp.parser.ParseSIP(data)
-	if err != nil {
-		return false // sipgo drops it with its own log line
-	}
-	req, ok := msg.(*sip.Request)
-	if !ok || req.Method != sip.INVITE || hasToTag(req) || req.GetHeader("Proxy-Authorization") != nil {
+	req := fp.request(data)
+	if req == nil || req.Method != sip.INVITE || hasToTag(req) || req.GetHeader("Proxy-Authorization") != nil {
 		// Odd spellings the byte scan missed: parsed twice, rarely.
 		return false
 	}

@@ -76,12 +76,8 @@ func (s *Server) fastDialog(p sip.TransportReadProps, data []byte) (taken bool) 
 		return false
 	}
 	defer s.fastRecover("dialog", raddr, &taken)
-	msg, err := fp.parser.ParseSIP(data)
-	if err != nil {
-		return false // sipgo drops it with its own log line
-	}
-	req, ok := msg.(*sip.Request)
-	if !ok {
+	req := fp.request(data)
+	if req == nil {
 		return false
 	}
 	v := req.Via()

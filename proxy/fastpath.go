@@ -127,18 +127,24 @@ func (s *Server) fastRegister(p sip.TransportReadProps, data []byte) (taken bool
 	if s.rawRegister(fc, p.LocalAddr, raddr, data) {
 		return true
 	}
-	msg, err := f.parser.ParseSIP(data)
-	if err != nil {
-		// sipgo parses it again and drops it with its own (rate-limited)
-		// log line: one behaviour for unparseable bytes.
-		return false
-	}
-	req, ok := msg.(*sip.Request)
-	if !ok || req.Method != sip.REGISTER {
+	req := f.request(data)
+	if req == nil || req.Method != sip.REGISTER {
 		return false
 	}
 	s.serveFast(f.handler, fc, raddr, req)
 	return true
+}
+
+// request is data parsed as a request; nil for anything else. Bytes sipgo
+// cannot parse go on to it, which parses them again and drops them with
+// its own (rate-limited) log line: one behaviour for unparseable bytes.
+func (f *fastPath) request(data []byte) *sip.Request {
+	msg, err := f.parser.ParseSIP(data)
+	if err != nil {
+		return nil
+	}
+	req, _ := msg.(*sip.Request)
+	return req
 }
 
 // ours is the listener data arrived on and its source, when it is our UDP
