@@ -165,3 +165,30 @@ func TestLookupsDoNotAllocate(t *testing.T) {
 		t.Error("lookups miss")
 	}
 }
+
+// BenchmarkOpen is a restart's device load: openDevices imported devices
+// read back from the file, decoded and indexed.
+func BenchmarkOpen(b *testing.B) {
+	const openDevices = 50_000
+	s, path := newTestStore(b)
+	a := mustAccount(b, s, obj(b, `{"name":"acme","realm":"acme.example.com"}`))
+	if _, err := s.ImportDevices(a.ID, phoneDocs(b, 1, openDevices)); err != nil {
+		b.Fatal(describe(err))
+	}
+	if err := s.Close(); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		o, err := Open(Options{Path: path})
+		if err != nil {
+			b.Fatal(err)
+		}
+		if o.ByUser("acme.example.com", "user0000001") == nil {
+			b.Fatal("user0000001 not loaded")
+		}
+		_ = o.Close()
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/openDevices, "ns/device")
+}

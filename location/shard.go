@@ -134,29 +134,10 @@ func (s *shard) set(aor string, e aorEntry, exists bool, next []Binding) {
 	out := s.out[:0]
 	for i := range next {
 		b := next[i]
-		b.OriginalContact = own(b.OriginalContact, old, fOriginalContact)
-		// The Contact URI is nearly always inside the Contact header value,
-		// and the username the start of the AOR: share their bytes.
-		if at := strings.Index(b.OriginalContact, b.Contact); at >= 0 && b.Contact != "" {
-			b.Contact = b.OriginalContact[at : at+len(b.Contact)]
-		} else {
-			b.Contact = own(b.Contact, old, fContact)
-		}
-		if strings.HasPrefix(aor, b.Username) {
-			b.Username = aor[:len(b.Username)]
-		} else {
-			b.Username = own(b.Username, old, fUsername)
-		}
-		b.CallID = own(b.CallID, old, fCallID)
-		b.DeviceID = own(b.DeviceID, old, fDeviceID)
-		b.PreviousContact = own(b.PreviousContact, old, fPreviousContact)
-		// Retain before releasing the old set so a refresh never drops the
-		// last reference and re-clones the same string.
-		b.UserAgent = s.retain(b.UserAgent)
-		b.AccountID = s.retain(b.AccountID)
-		b.Realm = s.retain(b.Realm)
+		// Retained before the old set is released so a refresh never drops
+		// the last reference and re-clones the same string.
+		s.own(&b, aor, old)
 		out = append(out, b)
-		s.count(b.Transport, 1)
 	}
 	for i := range old {
 		b := &old[i]
@@ -198,6 +179,49 @@ func (s *shard) set(aor string, e aorEntry, exists bool, next []Binding) {
 	}
 	e.bindings = stored
 	s.m[aor] = e
+}
+
+// own makes b's strings the shard's (b is about to be stored under key):
+// copies, or those of old bindings equal to them, or interned ones, so that
+// nothing stored keeps a caller's buffer alive. It counts b in.
+func (s *shard) own(b *Binding, key string, old []Binding) {
+	b.OriginalContact = own(b.OriginalContact, old, fOriginalContact)
+	// The Contact URI is nearly always inside the Contact header value,
+	// and the username the start of the AOR: share their bytes.
+	if at := strings.Index(b.OriginalContact, b.Contact); at >= 0 && b.Contact != "" {
+		b.Contact = b.OriginalContact[at : at+len(b.Contact)]
+	} else {
+		b.Contact = own(b.Contact, old, fContact)
+	}
+	if strings.HasPrefix(key, b.Username) {
+		b.Username = key[:len(b.Username)]
+	} else {
+		b.Username = own(b.Username, old, fUsername)
+	}
+	b.CallID = own(b.CallID, old, fCallID)
+	b.DeviceID = own(b.DeviceID, old, fDeviceID)
+	b.PreviousContact = own(b.PreviousContact, old, fPreviousContact)
+	b.UserAgent = s.retain(b.UserAgent)
+	b.AccountID = s.retain(b.AccountID)
+	b.Realm = s.retain(b.Realm)
+	s.count(b.Transport, 1)
+}
+
+// adopt stores bs, a slice the caller hands over, as the bindings of aor,
+// which the shard does not hold: what set does, without its two copies of
+// the slice, for a restore. Called with s.mu held for writing.
+func (s *shard) adopt(aor string, bs []Binding) {
+	key := strings.Clone(aor)
+	minExp := int64(math.MaxInt64)
+	for i := range bs {
+		s.own(&bs[i], key, nil)
+		minExp = min(minExp, unixNano(bs[i].Expires))
+	}
+	s.reindexFlows(key, nil, bs)
+	s.aors.Add(1)
+	s.push(key, minExp)
+	s.setNext()
+	s.m[key] = aorEntry{key: key, bindings: bs, sched: minExp}
 }
 
 func (s *shard) count(tr Transport, d int64) {

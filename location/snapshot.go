@@ -367,8 +367,8 @@ func (t *Table) ReadSnapshot(r io.Reader) (loaded int, err error) {
 	// Restoring a million bindings is most of a restart: insert from
 	// every CPU, each worker owning whole shards so that no two contend
 	// for a shard's lock.
-	workers := min(runtime.GOMAXPROCS(0), shardCount, max(1, len(groups)/4096))
-	t.reserve(len(groups))
+	workers := min(runtime.GOMAXPROCS(0), shardCount, max(1, groups.n/4096))
+	t.reserve(groups.n)
 	var wg sync.WaitGroup
 	var total atomic.Int64
 	for w := range workers {
@@ -376,17 +376,14 @@ func (t *Table) ReadSnapshot(r io.Reader) (loaded int, err error) {
 		go func() {
 			defer wg.Done()
 			n := 0
-			for i := range groups {
-				g := &groups[i]
-				if workers > 1 && int(maphash.String(t.seed, g.aor)&(shardCount-1))%workers != w {
-					continue
+			for _, chunk := range groups.chunks {
+				for i := range chunk {
+					g := &chunk[i]
+					if workers > 1 && int(maphash.String(t.seed, g.aor)&(shardCount-1))%workers != w {
+						continue
+					}
+					n += t.restore(g, now)
 				}
-				t.Update(g.aor, func(cur []Binding) []Binding {
-					var k int
-					cur, k = mergeGroup(cur, g.bindings, now)
-					n += k
-					return cur
-				})
 			}
 			total.Add(int64(n))
 		}()
@@ -395,7 +392,61 @@ func (t *Table) ReadSnapshot(r io.Reader) (loaded int, err error) {
 	return int(total.Load()), nil
 }
 
-func decodeSnapshot(r io.Reader) ([]snapGroup, error) {
+// restore adds g's live bindings to the table and says how many it added.
+func (t *Table) restore(g *snapGroup, now int64) int {
+	if len(g.bindings) == 1 && unixNano(g.bindings[0].Expires) > now {
+		// Nearly every AOR of a restart into an empty table: the group's
+		// own slice, made by the decoder for this AOR alone, is stored as
+		// it is rather than copied twice on the way in.
+		s := t.shard(g.aor)
+		s.mu.Lock()
+		_, exists := s.m[g.aor]
+		if !exists {
+			s.adopt(g.aor, g.bindings)
+		}
+		s.mu.Unlock()
+		if !exists {
+			return 1
+		}
+	}
+	n := 0
+	t.Update(g.aor, func(cur []Binding) []Binding {
+		var k int
+		cur, k = mergeGroup(cur, g.bindings, now)
+		n += k
+		return cur
+	})
+	return n
+}
+
+// groupChunk is how many AOR groups a decoded snapshot holds per slice:
+// fixed-size slices instead of one grown by doubling to a million.
+const groupChunk = 8192
+
+// snapGroups is a decoded snapshot, in file order.
+type snapGroups struct {
+	chunks [][]snapGroup
+	n      int
+}
+
+func (gs *snapGroups) last() *snapGroup {
+	if gs.n == 0 {
+		return nil
+	}
+	c := gs.chunks[len(gs.chunks)-1]
+	return &c[len(c)-1]
+}
+
+func (gs *snapGroups) add(g snapGroup) {
+	if k := len(gs.chunks); k == 0 || len(gs.chunks[k-1]) == groupChunk {
+		gs.chunks = append(gs.chunks, make([]snapGroup, 0, groupChunk))
+	}
+	k := len(gs.chunks) - 1
+	gs.chunks[k] = append(gs.chunks[k], g)
+	gs.n++
+}
+
+func decodeSnapshot(r io.Reader) (*snapGroups, error) {
 	// Frames bypass bufio's buffer (CopyN reads them straight into buf), so
 	// the default size suffices.
 	ss := &snapStream{r: bufio.NewReader(r), crc: crc32.New(castagnoli)}
@@ -411,7 +462,7 @@ func decodeSnapshot(r io.Reader) ([]snapGroup, error) {
 		return nil, fmt.Errorf("%w: unsupported version %d", ErrCorruptSnapshot, v)
 	}
 
-	var groups []snapGroup
+	groups := &snapGroups{}
 	var records uint64
 	for {
 		n, err := ss.uvarint("frame length")
@@ -436,10 +487,10 @@ func decodeSnapshot(r io.Reader) ([]snapGroup, error) {
 				return nil, d.err
 			}
 			records++
-			if k := len(groups); k > 0 && groups[k-1].aor == aor {
-				groups[k-1].bindings = append(groups[k-1].bindings, b)
+			if g := groups.last(); g != nil && g.aor == aor {
+				g.bindings = append(g.bindings, b)
 			} else {
-				groups = append(groups, snapGroup{aor: aor, bindings: []Binding{b}})
+				groups.add(snapGroup{aor: aor, bindings: []Binding{b}})
 			}
 		}
 	}

@@ -452,3 +452,40 @@ func TestReadSnapshotDuplicateContacts(t *testing.T) {
 		})
 	}
 }
+
+// TestSnapshotRestoreIndexes checks that AORs restored with one binding (the
+// restore's own path, which stores the decoder's slice) are in the flow
+// index and the expiry heap like any set by Update.
+func TestSnapshotRestoreIndexes(t *testing.T) {
+	tb, c, _ := newTestTable(t)
+	tcp := bnd(1, TCP, c.In(time.Hour))
+	udp := bnd(2, UDP, c.In(time.Minute))
+	set(tb, "tcp@x", tcp)
+	set(tb, "udp@x", udp)
+	data := snapshotBytes(t, tb)
+
+	ex := &expiries{}
+	restored := New(Options{Now: c.Now, OnExpire: ex.on})
+	if n, err := restored.ReadSnapshot(bytes.NewReader(data)); err != nil || n != 2 {
+		t.Fatalf("ReadSnapshot = %d, %v; want 2, nil", n, err)
+	}
+	if got := restored.Lookup("tcp@x", nil); len(got) != 1 || !sameBinding(got[0], tcp) {
+		t.Fatalf("tcp@x = %+v, want %+v", got, tcp)
+	}
+	if n := restored.RemoveFlow(TCP, tcp.Source); n != 1 {
+		t.Errorf("RemoveFlow of the restored TCP binding removed %d, want 1", n)
+	}
+	if got := restored.Lookup("tcp@x", nil); len(got) != 0 {
+		t.Errorf("tcp@x after RemoveFlow = %+v", got)
+	}
+	c.Advance(2 * time.Minute)
+	if n := restored.Expire(); n != 1 {
+		t.Errorf("Expire removed %d, want 1 (udp@x)", n)
+	}
+	if ex.got["udp@x|"+udp.Contact] != 1 {
+		t.Errorf("OnExpire calls = %v, want udp@x once", ex.got)
+	}
+	if aors, _ := restored.Stats(); aors != 0 {
+		t.Errorf("Stats after flow removal and expiry: %d AORs, want 0", aors)
+	}
+}
