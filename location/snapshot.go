@@ -158,8 +158,26 @@ func appendRecord(buf []byte, aor string, b *Binding) []byte {
 
 // snapStream reads the framing of a snapshot, summing every byte it reads.
 type snapStream struct {
-	r   *bufio.Reader
+	r interface {
+		io.Reader
+		io.ByteReader
+	}
 	crc hash.Hash32
+	// mem is the whole snapshot when it is in memory already (a mapped
+	// file, a test's bytes), and mr the reader over it: frames are then
+	// views of mem, not copies.
+	mem []byte
+	mr  *bytes.Reader
+}
+
+func newSnapStream(r io.Reader) *snapStream {
+	return &snapStream{r: bufio.NewReader(r), crc: crc32.New(castagnoli)}
+}
+
+// memSnapStream views a snapshot that is in memory already.
+func memSnapStream(mem []byte) *snapStream {
+	mr := bytes.NewReader(mem)
+	return &snapStream{r: mr, crc: crc32.New(castagnoli), mem: mem, mr: mr}
 }
 
 func corrupt(what string, err error) error {
@@ -206,6 +224,16 @@ const exactFrame = 4 * snapFrameTarget
 // records decoded from it keep viewing; buf is the growing one for frames
 // over exactFrame, handed over to the caller as well.
 func (ss *snapStream) readFrame(buf *bytes.Buffer, n uint64) ([]byte, error) {
+	if ss.mem != nil {
+		if n > uint64(ss.mr.Len()) {
+			return nil, corrupt("frame", fmt.Errorf("%d of %d bytes: %w", ss.mr.Len(), n, io.ErrUnexpectedEOF))
+		}
+		off := len(ss.mem) - ss.mr.Len()
+		frame := ss.mem[off : off+int(n) : off+int(n)]
+		_, _ = ss.mr.Seek(int64(n), io.SeekCurrent)
+		ss.crc.Write(frame)
+		return frame, nil
+	}
 	if n > exactFrame {
 		*buf = bytes.Buffer{}
 		return ss.readN(buf, n, "frame")
@@ -346,6 +374,9 @@ func (d *snapDecoder) record() (string, Binding) {
 	return aor, b
 }
 
+// errNoMap: the snapshot file cannot be mapped (empty, or no mmap here).
+var errNoMap = errors.New("location: snapshot not mapped")
+
 // snapGroup is the consecutive records of one AOR.
 type snapGroup struct {
 	aor      string
@@ -359,7 +390,17 @@ type snapGroup struct {
 // is touched. A loaded binding replaces a binding of the same AOR with the
 // same Contact, so loading into a non-empty table merges.
 func (t *Table) ReadSnapshot(r io.Reader) (loaded int, err error) {
-	groups, err := decodeSnapshot(r)
+	return t.readSnapshot(newSnapStream(r))
+}
+
+// readSnapshotMem is ReadSnapshot of a snapshot in memory, which it reads
+// in place: nothing the table keeps refers to mem once it returns.
+func (t *Table) readSnapshotMem(mem []byte) (int, error) {
+	return t.readSnapshot(memSnapStream(mem))
+}
+
+func (t *Table) readSnapshot(ss *snapStream) (loaded int, err error) {
+	groups, err := decodeSnapshot(ss)
 	if err != nil {
 		return 0, err
 	}
@@ -446,10 +487,9 @@ func (gs *snapGroups) add(g snapGroup) {
 	gs.n++
 }
 
-func decodeSnapshot(r io.Reader) (*snapGroups, error) {
+func decodeSnapshot(ss *snapStream) (*snapGroups, error) {
 	// Frames bypass bufio's buffer (CopyN reads them straight into buf), so
 	// the default size suffices.
-	ss := &snapStream{r: bufio.NewReader(r), crc: crc32.New(castagnoli)}
 	var buf bytes.Buffer
 	hdr, err := ss.readN(&buf, uint64(len(snapMagic)+1), "header")
 	if err != nil {
@@ -637,7 +677,13 @@ func (t *Table) LoadFile(path string) (int, error) {
 		return 0, fmt.Errorf("location: load snapshot: %w", err)
 	}
 	defer f.Close()
-	n, err := t.ReadSnapshot(f)
+	var n int
+	if mem, unmap, merr := mapFile(f); merr == nil {
+		n, err = t.readSnapshotMem(mem)
+		unmap()
+	} else {
+		n, err = t.ReadSnapshot(f)
+	}
 	if err != nil {
 		return 0, fmt.Errorf("location: load snapshot %s: %w", path, err)
 	}
