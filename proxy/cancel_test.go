@@ -314,6 +314,17 @@ func (p *rawPhone) send(t *testing.T, msg string) {
 
 func (p *rawPhone) read(t *testing.T) sip.Message {
 	t.Helper()
+	b := p.readBytes(t)
+	m, err := sip.ParseMessage(b)
+	if err != nil {
+		t.Fatalf("raw phone: %q: %v", b, err)
+	}
+	return m
+}
+
+// readBytes is the next datagram as it came.
+func (p *rawPhone) readBytes(t *testing.T) []byte {
+	t.Helper()
 	buf := make([]byte, 65535)
 	if err := p.c.SetReadDeadline(time.Now().Add(10 * time.Second)); err != nil {
 		t.Fatal(err)
@@ -322,11 +333,7 @@ func (p *rawPhone) read(t *testing.T) sip.Message {
 	if err != nil {
 		t.Fatalf("raw phone: %v", err)
 	}
-	m, err := sip.ParseMessage(buf[:n])
-	if err != nil {
-		t.Fatalf("raw phone: %q: %v", buf[:n], err)
-	}
-	return m
+	return buf[:n]
 }
 
 // expectRequest skips responses and other methods (retransmissions).

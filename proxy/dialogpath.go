@@ -118,6 +118,9 @@ func (s *Server) fastAnswer(p sip.TransportReadProps, data []byte) (taken bool) 
 		return false
 	}
 	defer s.fastRecover("answer", raddr, &taken)
+	if dp.f.relayRawAnswer(fc, data, s.m.dialogFast[dialogFastAnswer]) {
+		return true
+	}
 	msg, err := fp.parser.ParseSIP(data)
 	if err != nil {
 		return false
@@ -251,15 +254,6 @@ func (f *forwarder) relayStatelessAnswer(res *sip.Response, relayed prometheus.C
 		return false
 	}
 	top, ok := vias[0].(*sip.ViaHeader)
-	if !ok || !f.isSelf(top.Host, top.Port) {
-		return false
-	}
-	br, _ := top.Params.Get("branch")
-	rest, ok := strings.CutPrefix(br, branchPrefix)
-	if !ok || len(rest) < loopHashLen+1+len(statelessMark) || rest[loopHashLen] != '.' {
-		return false
-	}
-	token, ok := strings.CutPrefix(rest[loopHashLen+1:], statelessMark)
 	if !ok {
 		return false
 	}
@@ -267,8 +261,8 @@ func (f *forwarder) relayStatelessAnswer(res *sip.Response, relayed prometheus.C
 	if !ok {
 		return false
 	}
-	dest, tr, ok := viaDestination(next)
-	if !ok || !hmac.Equal([]byte(token), []byte(f.answerToken(resCallID(res), dest, tr))) {
+	dest, tr, ok := f.statelessAnswerDest(top, next, resCallID(res))
+	if !ok {
 		return false
 	}
 	if res.StatusCode == 100 {
@@ -282,6 +276,30 @@ func (f *forwarder) relayStatelessAnswer(res *sip.Response, relayed prometheus.C
 		f.s.log.Info("answer not relayed", "call_id", resCallID(res), "dst", dest.String(), "err", err)
 	}
 	return true
+}
+
+// statelessAnswerDest is where an answer whose top Via is top, the next
+// one next, goes: when top is ours with a stateless branch whose HMAC
+// names callID and next's destination (after the NAT fix), that
+// destination and its transport.
+func (f *forwarder) statelessAnswerDest(top, next *sip.ViaHeader, callID string) (netip.AddrPort, string, bool) {
+	if !f.isSelf(top.Host, top.Port) {
+		return netip.AddrPort{}, "", false
+	}
+	br, _ := top.Params.Get("branch")
+	rest, ok := strings.CutPrefix(br, branchPrefix)
+	if !ok || len(rest) < loopHashLen+1+len(statelessMark) || rest[loopHashLen] != '.' {
+		return netip.AddrPort{}, "", false
+	}
+	token, ok := strings.CutPrefix(rest[loopHashLen+1:], statelessMark)
+	if !ok {
+		return netip.AddrPort{}, "", false
+	}
+	dest, tr, ok := viaDestination(next)
+	if !ok || !hmac.Equal([]byte(token), []byte(f.answerToken(callID, dest, tr))) {
+		return netip.AddrPort{}, "", false
+	}
+	return dest, tr, true
 }
 
 // literalNextHop reports whether nextHop can place req without a lookup:

@@ -157,6 +157,28 @@ func TestDialogFastPathBye(t *testing.T) {
 		t.Errorf("answers relayed the slow way: %v, want 0", got)
 	}
 
+	// The answer again (to the retransmitted BYE), with a header spelled
+	// oddly: the raw relay passes it on as it came, our Via taken off the
+	// top and nothing else changed. With a Contact it is the parsed path's
+	// (which may add the NAT alias), rewritten and relayed all the same.
+	odd := strings.Replace(answer("odd", ""), "Subject: odd", "Subject:    odd", 1)
+	at := strings.Index(odd, "\r\nVia: ") + 2
+	top := odd[at : at+strings.Index(odd[at:], "\r\n")+2]
+	c.callee.send(t, odd)
+	if got, want := string(c.caller.readBytes(t)), strings.Replace(odd, top, "", 1); got != want {
+		t.Errorf("raw relay sent\n%q\nwant\n%q", got, want)
+	}
+	withContact := strings.Replace(odd, "Subject:", "Contact: <sip:bob@"+c.callee.addr.String()+">\r\nSubject:", 1)
+	c.callee.send(t, withContact)
+	relayed := string(c.caller.readBytes(t))
+	if strings.Contains(relayed, "Subject:    odd") || !strings.Contains(relayed, "Contact: <sip:bob@") ||
+		strings.Count(relayed, "Via:") != 1 {
+		t.Errorf("answer with a Contact relayed as %q: want it rewritten by the parsed path, one Via", relayed)
+	}
+	if got := kind("answer"); got != 3 {
+		t.Errorf("answers relayed from the reader: %v, want 3", got)
+	}
+
 	// A next hop by name is resolved off the reader, and the BYE still goes.
 	callee := c.callee.contact("bob")
 	c.caller.send(t, request(fmt.Sprintf("BYE sip:bob@localhost:%d SIP/2.0", callee.Port),
