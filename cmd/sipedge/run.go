@@ -326,12 +326,19 @@ func randomHex(n int) (string, error) {
 
 // loadState opens the device store and restores the location snapshot side
 // by side: they are independent, and at a million devices and bindings
-// they are the whole of a restart. The collector is off meanwhile: nearly
-// everything allocated here is kept (the snapshot is read in place), so a
-// cycle during the load only marks what is still being built; the one
-// collection comes after, from FreeOSMemory.
+// they are the whole of a restart. The collector runs less often meanwhile
+// (GOGC 400 unless set higher or off): everything allocated here is kept,
+// so a cycle at every doubling of the heap only marks what is still being
+// built. Not off: the work it would save (a few tenths of a second at a
+// million bindings) came back as one collection of the whole heap in the
+// first seconds after the start, when every phone re-registers at once, and
+// three times the phones were told 503 (BENCHMARKS.md).
 func loadState(dataDir, snapshot string, loc *location.Table, log *slog.Logger) (*devices.Store, error) {
-	defer debug.SetGCPercent(debug.SetGCPercent(-1))
+	if prev := debug.SetGCPercent(400); prev < 0 || prev > 400 {
+		debug.SetGCPercent(prev)
+	} else {
+		defer debug.SetGCPercent(prev)
+	}
 	var restored int
 	var restoreErr error
 	var took time.Duration
