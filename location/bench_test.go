@@ -246,13 +246,16 @@ func TestMemoryPerBinding(t *testing.T) {
 		t.Fatal(err)
 	}
 	restored := New(Options{Now: func() time.Time { return now }})
+	mid := heapInUse()
 	start = time.Now()
 	loaded, err := restored.LoadFile(path)
 	read := time.Since(start)
 	if err != nil || loaded != n {
 		t.Fatalf("LoadFile = %d, %v; want %d", loaded, err, n)
 	}
-	t.Logf("snapshot of %d bindings: %.1f MiB, written in %v, restored in %v", n, float64(fi.Size())/(1<<20), wrote, read)
+	t.Logf("snapshot of %d bindings: %.1f MiB, written in %v, restored in %v, %.0f bytes of heap per restored binding",
+		n, float64(fi.Size())/(1<<20), wrote, read, float64(heapInUse()-mid)/float64(n))
+	runtime.KeepAlive(restored)
 	runtime.KeepAlive(tb)
 	runtime.KeepAlive(inputs)
 }

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"unsafe"
 )
 
 // aorEntry is what a shard stores per AOR. It is a map value, not a pointer,
@@ -99,7 +100,7 @@ func (s *shard) release(v string) {
 // by one of old when there is one (a refresh then allocates nothing), else a
 // clone, so the table never pins a caller's packet buffer or keeps a string
 // whose bytes the caller reuses.
-func own(v string, old []Binding, field func(*Binding) string) string {
+func own(v string, old []Binding, field func(*Binding) string, a *strArena) string {
 	if v == "" {
 		return ""
 	}
@@ -108,7 +109,32 @@ func own(v string, old []Binding, field func(*Binding) string) string {
 			return o
 		}
 	}
+	if a != nil {
+		return a.clone(v)
+	}
 	return strings.Clone(v)
+}
+
+// strArena copies strings into one allocation made for all of them: a
+// restored binding's strings and its AOR cost one allocation, not six.
+// The strings keep the whole buffer alive, which is what a binding holds
+// anyway until it is replaced.
+type strArena struct{ buf []byte }
+
+func newStrArena(n int) *strArena { return &strArena{buf: make([]byte, 0, n)} }
+
+// clone copies v into the arena, or allocates when the arena is full (it
+// never grows: the strings already handed out view its buffer).
+func (a *strArena) clone(v string) string {
+	if v == "" {
+		return ""
+	}
+	if len(v) > cap(a.buf)-len(a.buf) {
+		return strings.Clone(v)
+	}
+	at := len(a.buf)
+	a.buf = append(a.buf, v...)
+	return unsafe.String(&a.buf[at], len(v))
 }
 
 func fContact(b *Binding) string         { return b.Contact }
@@ -136,7 +162,7 @@ func (s *shard) set(aor string, e aorEntry, exists bool, next []Binding) {
 		b := next[i]
 		// Retained before the old set is released so a refresh never drops
 		// the last reference and re-clones the same string.
-		s.own(&b, aor, old)
+		s.own(&b, aor, old, nil)
 		out = append(out, b)
 	}
 	for i := range old {
@@ -184,37 +210,55 @@ func (s *shard) set(aor string, e aorEntry, exists bool, next []Binding) {
 // own makes b's strings the shard's (b is about to be stored under key):
 // copies, or those of old bindings equal to them, or interned ones, so that
 // nothing stored keeps a caller's buffer alive. It counts b in.
-func (s *shard) own(b *Binding, key string, old []Binding) {
-	b.OriginalContact = own(b.OriginalContact, old, fOriginalContact)
+func (s *shard) own(b *Binding, key string, old []Binding, a *strArena) {
+	b.OriginalContact = own(b.OriginalContact, old, fOriginalContact, a)
 	// The Contact URI is nearly always inside the Contact header value,
 	// and the username the start of the AOR: share their bytes.
-	if at := strings.Index(b.OriginalContact, b.Contact); at >= 0 && b.Contact != "" {
+	if contactInside(b) {
+		at := strings.Index(b.OriginalContact, b.Contact)
 		b.Contact = b.OriginalContact[at : at+len(b.Contact)]
 	} else {
-		b.Contact = own(b.Contact, old, fContact)
+		b.Contact = own(b.Contact, old, fContact, a)
 	}
 	if strings.HasPrefix(key, b.Username) {
 		b.Username = key[:len(b.Username)]
 	} else {
-		b.Username = own(b.Username, old, fUsername)
+		b.Username = own(b.Username, old, fUsername, a)
 	}
-	b.CallID = own(b.CallID, old, fCallID)
-	b.DeviceID = own(b.DeviceID, old, fDeviceID)
-	b.PreviousContact = own(b.PreviousContact, old, fPreviousContact)
+	b.CallID = own(b.CallID, old, fCallID, a)
+	b.DeviceID = own(b.DeviceID, old, fDeviceID, a)
+	b.PreviousContact = own(b.PreviousContact, old, fPreviousContact, a)
 	b.UserAgent = s.retain(b.UserAgent)
 	b.AccountID = s.retain(b.AccountID)
 	b.Realm = s.retain(b.Realm)
 	s.count(b.Transport, 1)
 }
 
+func contactInside(b *Binding) bool {
+	return b.Contact != "" && strings.Contains(b.OriginalContact, b.Contact)
+}
+
 // adopt stores bs, a slice the caller hands over, as the bindings of aor,
 // which the shard does not hold: what set does, without its two copies of
-// the slice, for a restore. Called with s.mu held for writing.
+// the slice, for a restore, and with the AOR and the strings of its
+// bindings in one allocation. Called with s.mu held for writing.
 func (s *shard) adopt(aor string, bs []Binding) {
-	key := strings.Clone(aor)
+	n := len(aor)
+	for i := range bs {
+		b := &bs[i]
+		n += len(b.OriginalContact) + len(b.CallID) + len(b.DeviceID) + len(b.PreviousContact)
+		if !contactInside(b) {
+			n += len(b.Contact)
+		}
+		if !strings.HasPrefix(aor, b.Username) {
+			n += len(b.Username)
+		}
+	}
+	a := newStrArena(n)
+	key := a.clone(aor)
 	minExp := int64(math.MaxInt64)
 	for i := range bs {
-		s.own(&bs[i], key, nil)
+		s.own(&bs[i], key, nil, a)
 		minExp = min(minExp, unixNano(bs[i].Expires))
 	}
 	s.reindexFlows(key, nil, bs)
