@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/netip"
 	"testing"
+	"unsafe"
 )
 
 // benchStore builds a store whose indexes hold n password devices
@@ -191,4 +192,13 @@ func BenchmarkOpen(b *testing.B) {
 		_ = o.Close()
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/openDevices, "ns/device")
+}
+
+// TestDeviceSize holds Device to the 320-byte size class: a million of them
+// are in memory, and one more field or a flag out of its group moves every
+// one of them to the next class (352 bytes).
+func TestDeviceSize(t *testing.T) {
+	if n := unsafe.Sizeof(Device{}); n > 320 {
+		t.Errorf("Device is %d bytes, over the 320-byte size class", n)
+	}
 }

@@ -285,7 +285,7 @@ func TestUpgradeFromVersion1(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got.rec != nil || got.src != s2 {
+	if got.rec != "" || got.src != s2 {
 		t.Fatal("a loaded device holds its document")
 	}
 	jsonEqual(t, "upgraded device", got, d)

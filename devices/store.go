@@ -791,10 +791,10 @@ func (s *Store) DeleteDevice(accountID, id string) (*Device, error) {
 	if err != nil {
 		return nil, err
 	}
-	var rec []byte
+	var rec string
 	err = s.db.Update(func(tx *bolt.Tx) error {
 		key := deviceKey(accountID, id)
-		rec = bytes.Clone(tx.Bucket(bucketDevices).Get(key))
+		rec = string(tx.Bucket(bucketDevices).Get(key)) // a copy: bbolt's memory goes with tx
 		if err := tx.Bucket(bucketDevices).Delete(key); err != nil {
 			return err
 		}
@@ -912,6 +912,6 @@ func FromDocument(accountID, accountRealm string, doc map[string]any) (*Device, 
 	}
 	pub["id"] = id
 	d := newDevice(&Account{ID: accountID, Realm: lowerASCII(accountRealm), Enabled: true}, hotOf(pub, m))
-	d.rec = rec
+	d.rec = string(rec)
 	return d, nil
 }
