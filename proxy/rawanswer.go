@@ -115,31 +115,15 @@ func rawVia(v string) (*sip.ViaHeader, bool) {
 		params = ";" + params
 	}
 	for _, name := range [...]string{"branch", "received", "rport"} {
-		val, ok := rawParam(params, name)
+		val, found, ok := rawParamFound(params, name)
 		if !ok {
 			return nil, false
 		}
-		if val != "" || hasParam(params, name) {
+		if found {
 			h.Params.Add(name, val)
 		}
 	}
 	return h, true
-}
-
-// hasParam reports whether params (";a=b;c") names name exactly.
-func hasParam(params, name string) bool {
-	for params != "" {
-		params = params[1:]
-		end := strings.IndexByte(params, ';')
-		if end < 0 {
-			end = len(params)
-		}
-		if n, _, _ := strings.Cut(params[:end], "="); n == name {
-			return true
-		}
-		params = params[end:]
-	}
-	return false
 }
 
 var answerBufs = sync.Pool{New: func() any { return new([]byte) }}

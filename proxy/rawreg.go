@@ -564,7 +564,13 @@ func rawParams(p string) bool {
 // rawParam returns the value of the parameter name in params (already
 // checked by rawParams); ok is false when it appears twice.
 func rawParam(params, name string) (string, bool) {
-	val, found := "", false
+	val, _, ok := rawParamFound(params, name)
+	return val, ok
+}
+
+// rawParamFound is rawParam that also tells a parameter without a value
+// (";rport") from an absent one.
+func rawParamFound(params, name string) (val string, found, ok bool) {
 	for params != "" {
 		params = params[1:]
 		end := strings.IndexByte(params, ';')
@@ -575,13 +581,13 @@ func rawParam(params, name string) (string, bool) {
 		if strings.EqualFold(n, name) {
 			// sipgo looks the name up as written; see topVia.
 			if found || n != name {
-				return "", false
+				return "", false, false
 			}
 			val, found = v, true
 		}
 		params = params[end:]
 	}
-	return val, true
+	return val, found, true
 }
 
 // rawParamValue: token characters, or an IPv6 reference.
