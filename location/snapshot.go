@@ -16,6 +16,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -627,7 +628,7 @@ func (t *Table) saveFile(path string) (err error) {
 	if dir == "" {
 		dir = "."
 	}
-	f, err := os.CreateTemp(dir, base+".tmp-*")
+	f, err := os.CreateTemp(dir, base+tempInfix+"*")
 	if err != nil {
 		return fmt.Errorf("location: save snapshot: %w", err)
 	}
@@ -665,6 +666,56 @@ func (t *Table) saveFile(path string) (err error) {
 		return fmt.Errorf("location: save snapshot: sync dir: %w", err)
 	}
 	return nil
+}
+
+// RemoveTemps deletes what SaveFile leaves next to path when the process
+// dies mid-write (SIGKILL, OOM, power cut): temp files that were never
+// renamed. At a million bindings each is some 300 MB, so a server killed
+// during its periodic saves fills the disk one crash at a time. Only the
+// process that owns the data directory may call it, before its first
+// save: another writer's file in progress would go too.
+func RemoveTemps(path string) (removed int, err error) {
+	dir, base := filepath.Split(path)
+	if dir == "" {
+		dir = "."
+	}
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return 0, fmt.Errorf("location: remove temps: %w", err)
+	}
+	var errs []error
+	for _, e := range entries {
+		if !e.Type().IsRegular() || !isTempOf(e.Name(), base) {
+			continue
+		}
+		if err := os.Remove(filepath.Join(dir, e.Name())); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		removed++
+	}
+	if len(errs) > 0 {
+		return removed, fmt.Errorf("location: remove temps: %w", errors.Join(errs...))
+	}
+	return removed, nil
+}
+
+// tempInfix joins a snapshot's name and the random part of its temp files.
+const tempInfix = ".tmp-"
+
+// isTempOf reports whether name is one of SaveFile's temp files for base:
+// CreateTemp puts digits where its pattern has the star.
+func isTempOf(name, base string) bool {
+	rest, ok := strings.CutPrefix(name, base+tempInfix)
+	if !ok || rest == "" {
+		return false
+	}
+	for i := 0; i < len(rest); i++ {
+		if rest[i] < '0' || rest[i] > '9' {
+			return false
+		}
+	}
+	return true
 }
 
 // LoadFile reads the snapshot at path; a missing file loads nothing and is no error.

@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -170,6 +171,64 @@ func TestSnapshotCorruptionRejected(t *testing.T) {
 		if aors, _ := restored.Stats(); aors != 0 {
 			t.Fatalf("flip at byte %d: loaded %d AORs", i, aors)
 		}
+	}
+}
+
+// TestRemoveTemps: the temp files of saves that died before their rename
+// go, and nothing else in the directory does, the snapshot included.
+func TestRemoveTemps(t *testing.T) {
+	tb, c, _ := snapTable(t)
+	dir := t.TempDir()
+	path := filepath.Join(dir, "location.snap")
+	if err := tb.SaveFile(path); err != nil {
+		t.Fatalf("SaveFile: %v", err)
+	}
+	var dead []string
+	for range 2 { // as a killed SaveFile leaves them: its own pattern, half written
+		f, err := os.CreateTemp(dir, "location.snap"+tempInfix+"*")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := f.WriteString("SEDGLOC half a snapshot"); err != nil {
+			t.Fatal(err)
+		}
+		f.Close()
+		dead = append(dead, filepath.Base(f.Name()))
+	}
+	keep := []string{"location.snap", "location.snap.corrupt", "location.snap.tmp-", "location.snap.tmp-12x",
+		"other.snap.tmp-123", "xlocation.snap.tmp-123", "sipedge.db"}
+	for _, name := range keep[1:] {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte("x"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.Mkdir(filepath.Join(dir, "location.snap.tmp-77"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	keep = append(keep, "location.snap.tmp-77")
+
+	n, err := RemoveTemps(path)
+	if err != nil || n != len(dead) {
+		t.Fatalf("RemoveTemps = %d, %v; want %d, nil", n, err, len(dead))
+	}
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, e := range entries {
+		got = append(got, e.Name())
+	}
+	slices.Sort(got)
+	slices.Sort(keep)
+	if !slices.Equal(got, keep) {
+		t.Errorf("directory holds %v, want %v (removed: %v)", got, keep, dead)
+	}
+	if n, err := New(Options{Now: c.Now}).LoadFile(path); err != nil || n == 0 {
+		t.Errorf("snapshot after RemoveTemps: LoadFile = %d, %v", n, err)
+	}
+	if n, err := RemoveTemps(filepath.Join(dir, "missing", "location.snap")); err == nil || n != 0 {
+		t.Errorf("RemoveTemps in a missing directory = %d, %v; want an error", n, err)
 	}
 }
 

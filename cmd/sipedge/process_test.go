@@ -3,8 +3,10 @@ package main
 import (
 	"bufio"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net/http"
 	"os"
 	"os/exec"
@@ -286,5 +288,29 @@ func TestCorruptSnapshotIsSkipped(t *testing.T) {
 	// The shutdown wrote a fresh, readable snapshot in its place.
 	if _, err := os.Stat(snap); err != nil {
 		t.Errorf("no snapshot after shutdown: %v", err)
+	}
+}
+
+// TestUnfinishedSnapshotsRemoved: a process killed while saving leaves a
+// temp file as large as the snapshot; the next start deletes it, and keeps
+// everything else in the data directory.
+func TestUnfinishedSnapshotsRemoved(t *testing.T) {
+	data := t.TempDir()
+	left := filepath.Join(data, "location.snap.tmp-2750165343")
+	other := filepath.Join(data, "location.snap.corrupt")
+	for _, f := range []string{left, other} {
+		if err := os.WriteFile(f, []byte("SEDGLOC cut short"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	p := startProc(t, data)
+	if _, err := os.Stat(left); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("unfinished snapshot still there after the start: %v", err)
+	}
+	if _, err := os.Stat(other); err != nil {
+		t.Errorf("a file that is no temp file went too: %v", err)
+	}
+	if !strings.Contains(p.logTail.String(), `"msg":"unfinished location snapshots removed","removed":1`) {
+		t.Errorf("removal not logged:\n%s", p.logTail)
 	}
 }

@@ -354,6 +354,13 @@ func loadState(dataDir, snapshot string, loc *location.Table, log *slog.Logger) 
 	if err != nil {
 		return nil, err
 	}
+	// The store's file lock makes this process the data directory's only
+	// writer, so a snapshot temp file now is one a killed process left.
+	if n, err := location.RemoveTemps(snapshot); err != nil {
+		log.Warn("unfinished location snapshots not removed", "removed", n, "err", err)
+	} else if n > 0 {
+		log.Info("unfinished location snapshots removed", "removed", n)
+	}
 	if restoreErr != nil {
 		// A corrupt snapshot costs registrations, never the start: phones
 		// re-register within their expiry anyway.
