@@ -349,11 +349,14 @@ func loadState(dataDir, snapshot string, loc *location.Table, log *slog.Logger) 
 		restored, restoreErr = loc.LoadFile(snapshot)
 		took = time.Since(start)
 	}()
+	start := time.Now()
 	store, err := devices.Open(devices.Options{Path: filepath.Join(dataDir, "sipedge.db")})
+	opened := time.Since(start)
 	<-done
 	if err != nil {
 		return nil, err
 	}
+	log.Info("device store opened", "took", opened.Round(time.Millisecond).String())
 	// The store's file lock makes this process the data directory's only
 	// writer, so a snapshot temp file now is one a killed process left.
 	if n, err := location.RemoveTemps(snapshot); err != nil {
