@@ -37,6 +37,7 @@ type options struct {
 	logFormat   string
 	cpuProfile  string
 	memProfile  string
+	trace       string
 }
 
 func parseFlags(args []string, stderr io.Writer) (options, error) {
@@ -53,6 +54,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.StringVar(&o.logFormat, "log-format", "", "text or json (log.format)")
 	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the whole run to `file` (for go tool pprof)")
 	fs.StringVar(&o.memProfile, "memprofile", "", "write a heap profile (allocations of the whole run, and what is live) to `file` at exit")
+	fs.StringVar(&o.trace, "trace", "", "write an execution trace of the whole run to `file` (go tool trace; -pprof=sched shows where goroutines waited)")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: sipedge [flags]\n\nflags override SIPEDGE_* environment variables, which override the -config file.")
 		fs.PrintDefaults()

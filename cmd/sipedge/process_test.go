@@ -2,6 +2,9 @@ package main
 
 import (
 	"bufio"
+	"bytes"
+	"compress/gzip"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -79,7 +82,13 @@ func (l *logBuffer) String() string {
 // waits for its "sipedge started" log line, which names them.
 func startProc(t *testing.T, data string, extraEnv ...string) *proc {
 	t.Helper()
-	cmd := exec.Command(binary, "-data", data, "-sip", "127.0.0.1:0", "-api", "127.0.0.1:0", "-log-format", "json")
+	return startProcArgs(t, data, nil, extraEnv...)
+}
+
+// startProcArgs is startProc with more flags.
+func startProcArgs(t *testing.T, data string, args []string, extraEnv ...string) *proc {
+	t.Helper()
+	cmd := exec.Command(binary, append([]string{"-data", data, "-sip", "127.0.0.1:0", "-api", "127.0.0.1:0", "-log-format", "json"}, args...)...)
 	cmd.Env = append([]string{"SIPEDGE_ADMIN_TOKEN=" + testToken, "PATH=" + os.Getenv("PATH")}, extraEnv...)
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
@@ -312,5 +321,53 @@ func TestUnfinishedSnapshotsRemoved(t *testing.T) {
 	}
 	if !strings.Contains(p.logTail.String(), `"msg":"unfinished location snapshots removed","removed":1`) {
 		t.Errorf("removal not logged:\n%s", p.logTail)
+	}
+}
+
+// TestProfilesWritten: -cpuprofile, -memprofile and -trace each leave a
+// file of their format after a graceful stop, and a path that cannot be
+// created fails the start with the flag's name rather than the exit.
+func TestProfilesWritten(t *testing.T) {
+	dir := t.TempDir()
+	cpu, mem, tr := filepath.Join(dir, "cpu.prof"), filepath.Join(dir, "mem.prof"), filepath.Join(dir, "run.trace")
+	p := startProcArgs(t, t.TempDir(), []string{"-cpuprofile", cpu, "-memprofile", mem, "-trace", tr})
+	if code, env := p.do(t, "GET", "/v2/accounts", ""); code != 200 {
+		t.Fatalf("API: %d %v", code, env)
+	}
+	if err := p.stop(t, syscall.SIGTERM); err != nil {
+		t.Fatalf("graceful stop: %v\n%s", err, p.logTail)
+	}
+	for _, f := range []string{cpu, mem} {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		zr, err := gzip.NewReader(bytes.NewReader(b)) // pprof's encoding: gzipped protobuf
+		if err != nil {
+			t.Fatalf("%s is no profile: %v", f, err)
+		}
+		if raw, err := io.ReadAll(zr); err != nil || len(raw) == 0 {
+			t.Errorf("%s: %d bytes unzipped, %v", f, len(raw), err)
+		}
+	}
+	b, err := os.ReadFile(tr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.HasPrefix(b, []byte("go 1.")) || !bytes.Contains(b[:min(len(b), 16)], []byte(" trace")) || len(b) < 1024 {
+		t.Errorf("%s is no execution trace: %d bytes, starting %q", tr, len(b), b[:min(len(b), 16)])
+	}
+
+	for _, flag := range []string{"-cpuprofile", "-memprofile", "-trace"} {
+		// A bound, should the flag be taken and the server start.
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		cmd := exec.CommandContext(ctx, binary, "-data", t.TempDir(), "-sip", "127.0.0.1:0", "-api", "127.0.0.1:0",
+			flag, filepath.Join(dir, "missing", "out"))
+		cmd.Env = []string{"SIPEDGE_ADMIN_TOKEN=" + testToken, "PATH=" + os.Getenv("PATH")}
+		out, err := cmd.CombinedOutput()
+		if err == nil || !strings.Contains(string(out), strings.TrimPrefix(flag, "-")+":") {
+			t.Errorf("%s to a missing directory: %v\n%s", flag, err, out)
+		}
 	}
 }

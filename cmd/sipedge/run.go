@@ -15,6 +15,7 @@ import (
 	"path/filepath"
 	"runtime/debug"
 	"runtime/pprof"
+	"runtime/trace"
 	"strings"
 	"sync/atomic"
 	"syscall"
@@ -57,18 +58,31 @@ func run(ctx context.Context, args, environ []string, stderr io.Writer) error {
 		return nil
 	}
 	log := newLogger(cfg.Log, stderr)
-	if o.cpuProfile != "" {
-		// A whole-run profile, written at exit: how the hot path is
-		// profiled under a load generator (BENCHMARKS.md).
-		f, err := os.Create(o.cpuProfile)
+	// Whole-run recorders, written at exit: a CPU profile for the hot path
+	// under a load generator (BENCHMARKS.md); an execution trace for
+	// latency tails (which goroutine waited for the processor, and behind
+	// what: a collector's mark worker, the socket reader).
+	recorders := []struct {
+		path, name string
+		start      func(io.Writer) error
+		stop       func()
+	}{
+		{o.cpuProfile, "cpuprofile", pprof.StartCPUProfile, pprof.StopCPUProfile},
+		{o.trace, "trace", trace.Start, trace.Stop},
+	}
+	for _, r := range recorders {
+		if r.path == "" {
+			continue
+		}
+		f, err := os.Create(r.path)
 		if err != nil {
-			return fmt.Errorf("cpuprofile: %w", err)
+			return fmt.Errorf("%s: %w", r.name, err)
 		}
 		defer f.Close()
-		if err := pprof.StartCPUProfile(f); err != nil {
-			return fmt.Errorf("cpuprofile: %w", err)
+		if err := r.start(f); err != nil {
+			return fmt.Errorf("%s: %w", r.name, err)
 		}
-		defer pprof.StopCPUProfile()
+		defer r.stop()
 	}
 	if o.memProfile != "" {
 		// Created before serving so a bad path fails the start, not the exit.
