@@ -107,6 +107,7 @@ func (s *Server) fastReadFilter(p sip.TransportReadProps, data []byte) ([]byte, 
 	if s.fastRegister(p, out) || s.fastChallenge(p, out) || s.fastAck(out) || s.fastDialog(p, out) || s.fastAnswer(p, out) {
 		return nil, nil
 	}
+	s.batch.Load().handOff(p.LocalAddr)
 	return out, nil
 }
 

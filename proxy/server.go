@@ -55,10 +55,11 @@ type Server struct {
 	local   localAddrs
 	serving atomic.Bool
 
-	fast    *fastPath   // UDP REGISTER without a transaction (fastpath.go); nil when off
-	flow    flowState   // SendToBinding's client (flow.go)
-	streams streamState // TLS, WS and WSS listeners (transport_stream.go)
-	lim     *limits     // sip.limits (limits.go)
+	fast    *fastPath                 // UDP REGISTER without a transaction (fastpath.go); nil when off
+	batch   atomic.Pointer[batchConn] // the UDP listener's batch reader; nil when reads are not batched
+	flow    flowState                 // SendToBinding's client (flow.go)
+	streams streamState               // TLS, WS and WSS listeners (transport_stream.go)
+	lim     *limits                   // sip.limits (limits.go)
 }
 
 // New builds a server; it does not listen yet. reg may be nil, in which case
@@ -224,7 +225,9 @@ func (s *Server) Serve(ctx context.Context) error {
 	// answering on the same batches.
 	upc := pc
 	if uc, ok := pc.(*net.UDPConn); ok && s.cfg.UDPBatch > 1 && !raceBuild {
-		upc = newBatchConn(uc, s.cfg.UDPBatch, s.log, &s.admit.overload)
+		bc := newBatchConn(uc, s.cfg.UDPBatch, s.log, &s.admit.overload)
+		s.batch.Store(bc)
+		upc = bc
 		s.fastListen(upc)
 	}
 	var stopping atomic.Bool
