@@ -69,7 +69,9 @@ func (b *batchConn) ReadFrom(p []byte) (int, net.Addr, error) {
 		// With one processor that was a quarter to a whole millisecond of
 		// waiting for half of the INVITEs and answers sipgo handles
 		// (BENCHMARKS.md, "Where a call waits").
+		// Answers queued so far leave first: they are not to wait on it.
 		b.handedOff = false
+		b.flush()
 		runtime.Gosched()
 	}
 	for {

@@ -65,3 +65,42 @@ func TestBatchReaderYieldsAfterHandOff(t *testing.T) {
 		t.Error("still marked after the next read")
 	}
 }
+
+// Answers the reader queued before a hand-off leave before it yields, not
+// after the goroutines it yields to and the rest of its batch.
+func TestBatchReaderFlushesBeforeYield(t *testing.T) {
+	uc, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer uc.Close()
+	bc := newBatchConn(uc, 4, slog.New(slog.DiscardHandler), nil)
+	phone, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer phone.Close()
+	// A batch of two already read off the socket, as recvmmsg leaves it.
+	for i, m := range []string{"one", "two"} {
+		bc.in[i].N = copy(bc.in[i].Buffers[0], m)
+		bc.in[i].Addr = phone.LocalAddr()
+	}
+	bc.n, bc.next = 2, 0
+	buf := make([]byte, 65535)
+	if n, _, err := bc.ReadFrom(buf); err != nil || string(buf[:n]) != "one" {
+		t.Fatalf("first read %q, %v", buf[:n], err)
+	}
+	bc.queue([]byte("answer"), phone.LocalAddr())
+	bc.handOff(uc.LocalAddr())
+	if n, _, err := bc.ReadFrom(buf); err != nil || string(buf[:n]) != "two" {
+		t.Fatalf("second read %q, %v", buf[:n], err)
+	}
+	// The second came out of the batch already read: only the flush
+	// before the yield can have sent the answer.
+	if err := phone.SetReadDeadline(time.Now().Add(5 * time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := phone.Read(buf); err != nil || string(buf[:n]) != "answer" {
+		t.Fatalf("queued answer: %q, %v", buf[:n], err)
+	}
+}
