@@ -10,14 +10,13 @@ import (
 )
 
 // batchConn is the UDP listener as sipgo's reader sees it: reads come out of
-// recvmmsg batches, and what the fast paths write while a batch is read
-// (REGISTER answers, the stateless 407, dialog ACKs and BYEs, the answers
-// to those BYEs) goes out together with sendmmsg before the reader blocks
-// or yields. Under load a syscall then carries many datagrams instead of
-// one; with one datagram waiting it costs what ReadFrom and WriteTo did.
+// recvmmsg batches, and the answers the raw REGISTER path builds while a
+// batch is read go out together with sendmmsg before the reader blocks
+// again. Under load a syscall then carries many datagrams instead of one;
+// with one datagram waiting it costs what ReadFrom and WriteTo did.
 //
 // ReadFrom and queue are only ever called from sipgo's one reader
-// goroutine for this socket (the fast paths run inside its read filter);
+// goroutine for this socket (the raw path runs inside its read filter);
 // everything else (WriteTo from transactions, keepalives, NOTIFY) goes
 // straight to the socket, which is safe for concurrent use.
 type batchConn struct {
@@ -100,7 +99,7 @@ func (b *batchConn) ReadFrom(p []byte) (int, net.Addr, error) {
 	}
 }
 
-// queue sends p to addr with the batch's other datagrams (p is copied).
+// queue sends p to addr with the batch's other answers (p is copied).
 func (b *batchConn) queue(p []byte, addr net.Addr) {
 	m := &b.out[b.nout]
 	m.Buffers[0] = append(m.Buffers[0][:0], p...)
@@ -111,14 +110,14 @@ func (b *batchConn) queue(p []byte, addr net.Addr) {
 	}
 }
 
-// flush sends every queued datagram.
+// flush sends every queued answer.
 func (b *batchConn) flush() {
 	for sent := 0; sent < b.nout; {
 		n, err := b.pc.WriteBatch(b.out[sent:b.nout], 0)
 		if err != nil {
 			// One bad destination fails the call at its message: skip it
 			// and send the rest, as one WriteTo each would have.
-			b.log.Debug("sip datagram not sent", "dst", b.out[sent+n].Addr, "err", err)
+			b.log.Debug("sip answer not sent", "dst", b.out[sent+n].Addr, "err", err)
 			n++
 		}
 		sent += n
