@@ -68,7 +68,7 @@ func (s *Server) fastChallenge(p sip.TransportReadProps, data []byte) (taken boo
 		return false
 	}
 	s.m.stateless[statelessAnswered].Inc()
-	s.serveFast(cp.handler, fc, fc.queueFor(p.LocalAddr), raddr, req)
+	s.serveFast(cp.handler, fc, raddr, req)
 	return true
 }
 

@@ -221,17 +221,17 @@ func (f *forwarder) sendAck(ctx context.Context, req, fwd *sip.Request, popped [
 		f.s.log.Debug("ACK not routable", "call_id", callID(req), "err", err)
 		return
 	}
-	f.ackTo(req, fwd, dest, tr, nil)
+	f.ackTo(req, fwd, dest, tr)
 }
 
 // ackTo sends fwd, the ACK req readied to go on, to dest over tr.
-func (f *forwarder) ackTo(req, fwd *sip.Request, dest netip.AddrPort, tr string, bc *batchConn) {
+func (f *forwarder) ackTo(req, fwd *sip.Request, dest netip.AddrPort, tr string) {
 	if decMaxForwards(fwd) != nil {
 		return
 	}
 	f.aim(fwd, dest, tr)
 	fwd.PrependHeader(f.via(tr, newBranch(fwd)))
-	if err := f.sendRequest(fwd, dest, bc); err != nil {
+	if err := f.client.WriteRequest(fwd, prebuilt); err != nil {
 		f.s.log.Info("ACK not forwarded", "call_id", callID(req), "dst", dest.String(), "err", err)
 	}
 }

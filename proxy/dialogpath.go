@@ -5,7 +5,6 @@ import (
 	"context"
 	"crypto/hmac"
 	"fmt"
-	"net"
 	"net/netip"
 	"strings"
 	"sync"
@@ -96,7 +95,7 @@ func (s *Server) fastDialog(p sip.TransportReadProps, data []byte) (taken bool) 
 	default:
 		return false
 	}
-	s.serveFast(h, fc, fc.queueFor(p.LocalAddr), raddr, req)
+	s.serveFast(h, fc, raddr, req)
 	return true
 }
 
@@ -119,7 +118,7 @@ func (s *Server) fastAnswer(p sip.TransportReadProps, data []byte) (taken bool) 
 		return false
 	}
 	defer s.fastRecover("answer", raddr, &taken)
-	if dp.f.relayRawAnswer(fc, fc.queueFor(p.LocalAddr), data, s.m.dialogFast[dialogFastAnswer]) {
+	if dp.f.relayRawAnswer(fc, data, s.m.dialogFast[dialogFastAnswer]) {
 		return true
 	}
 	msg, err := fp.parser.ParseSIP(data)
@@ -149,7 +148,7 @@ func statelessBranchIn(msg []byte) bool {
 
 // ackStateless is ack for an ACK parsed in the reader: nobody else holds
 // req, so it is forwarded as it is, not copied.
-func (f *forwarder) ackStateless(ctx context.Context, tx sip.ServerTransaction, req *sip.Request) error {
+func (f *forwarder) ackStateless(ctx context.Context, _ sip.ServerTransaction, req *sip.Request) error {
 	if f.looped(req) {
 		return nil
 	}
@@ -158,8 +157,8 @@ func (f *forwarder) ackStateless(ctx context.Context, tx sip.ServerTransaction, 
 	if len(popped) == 0 || !f.routedByUs(req, popped) {
 		return nil
 	}
-	f.fromReader(ctx, tx, req, popped, func(dest netip.AddrPort, tr string, bc *batchConn) error {
-		f.ackTo(req, req, dest, tr, bc)
+	f.fromReader(ctx, req, popped, func(dest netip.AddrPort, tr string) error {
+		f.ackTo(req, req, dest, tr)
 		return nil
 	})
 	return nil
@@ -183,12 +182,12 @@ func (f *forwarder) byeStateless(ctx context.Context, tx sip.ServerTransaction, 
 		return err
 	}
 	f.aliasContact(req, req.Source(), req.Transport())
-	return f.fromReader(ctx, tx, req, popped, func(dest netip.AddrPort, tr string, bc *batchConn) error {
+	return f.fromReader(ctx, req, popped, func(dest netip.AddrPort, tr string) error {
 		f.aim(req, dest, tr)
 		req.PrependHeader(f.via(tr, branchPrefix+loopHash(req)+"."+statelessMark+f.answerToken(callID(req), up, upTr)))
 		// The call ends with its BYE, whatever the answer (RFC 3261 §15.1.2).
 		f.dialogDown(callID(req))
-		if err := f.sendRequest(req, dest, bc); err != nil {
+		if err := f.client.WriteRequest(req, prebuilt); err != nil {
 			req.RemoveHeader("Via") // ours: the answer goes by the sender's
 			return &StatusError{Code: 503, Reason: "Service Unavailable", Err: fmt.Errorf("proxy: forward BYE: %w", err)}
 		}
@@ -200,12 +199,11 @@ func (f *forwarder) byeStateless(ctx context.Context, tx sip.ServerTransaction, 
 // once when that needs no lookup and goes over UDP, which never waits;
 // else from a goroutine of its own, so that the only reader of the socket
 // waits neither on DNS nor on a connection. An error from the goroutine
-// is logged, as there is no answering then. send is given the reader's
-// batch queue (see readerQueue) only when it runs in the reader.
-func (f *forwarder) fromReader(ctx context.Context, tx sip.ServerTransaction, req *sip.Request, popped []sip.Uri, send func(netip.AddrPort, string, *batchConn) error) error {
+// is logged, as there is no answering then.
+func (f *forwarder) fromReader(ctx context.Context, req *sip.Request, popped []sip.Uri, send func(netip.AddrPort, string) error) error {
 	later := func(dest netip.AddrPort, tr string, err error) {
 		if err == nil {
-			err = send(dest, tr, nil)
+			err = send(dest, tr)
 		}
 		if err != nil {
 			f.s.log.Info("request not forwarded", "method", string(req.Method), "call_id", callID(req), "err", err)
@@ -226,39 +224,7 @@ func (f *forwarder) fromReader(ctx context.Context, tx sip.ServerTransaction, re
 		go later(dest, tr, nil)
 		return nil
 	}
-	return send(dest, tr, readerQueue(tx))
-}
-
-// readerQueue is the batch queue of the socket reader serving tx, when tx
-// is that of a request the reader handles itself (serveFast); else nil.
-func readerQueue(tx sip.ServerTransaction) *batchConn {
-	if w, ok := tx.(*txWriter); ok {
-		if ft, ok := w.ServerTransaction.(*fastTx); ok {
-			return ft.bc
-		}
-	}
-	return nil
-}
-
-var requestBufs = sync.Pool{New: func() any { return new(bytes.Buffer) }}
-
-// sendRequest writes req, aimed at dest: over UDP from the reader (bc set)
-// it leaves with the batch's other datagrams, written as sipgo would write
-// it (aim pinned it to the listener socket the batch belongs to); anything
-// else goes through sipgo.
-func (f *forwarder) sendRequest(req *sip.Request, dest netip.AddrPort, bc *batchConn) error {
-	if bc == nil || req.Transport() != "UDP" {
-		return f.client.WriteRequest(req, prebuilt)
-	}
-	buf := requestBufs.Get().(*bytes.Buffer)
-	defer requestBufs.Put(buf)
-	buf.Reset()
-	req.StringWrite(buf)
-	if buf.Len() > sip.UDPMTUSize-200 {
-		return f.client.WriteRequest(req, prebuilt) // sipgo's refusal, as before
-	}
-	bc.queue(buf.Bytes(), net.UDPAddrFromAddrPort(dest))
-	return nil
+	return send(dest, tr)
 }
 
 // statelessMark starts the random part of a stateless request's branch.

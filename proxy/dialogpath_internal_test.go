@@ -1,8 +1,6 @@
 package proxy
 
 import (
-	"log/slog"
-	"net"
 	"strings"
 	"testing"
 
@@ -48,66 +46,23 @@ func FuzzDialogPath(f *testing.F) {
 	} {
 		f.Add([]byte(seed))
 	}
-	s, c := fastServerFwd(f)
+	s, c, loc := fastServerLoc(f, func(*Config) {})
+	store, err := devices.Open(devices.Options{Path: f.TempDir() + "/fwd.db"})
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Cleanup(func() { store.Close() })
+	if _, err := store.CreateAccount(map[string]any{"name": "Acme", "realm": fastRealm}); err != nil {
+		f.Fatal(err)
+	}
+	if err := s.EnableForwarding(store, loc); err != nil {
+		f.Fatal(err)
+	}
+	if s.fast.dialog.Load() == nil || s.fast.challenge.Load() == nil {
+		f.Fatal("fast paths of the proxy not on")
+	}
 	props := s.props("UDP", c)
 	f.Fuzz(func(t *testing.T, data []byte) {
 		readFilterHolds(t, s, props, data)
 	})
-}
-
-// fastServerFwd is fastServer with forwarding on: the stateless challenge
-// and the dialog fast path as well as the registrar's.
-func fastServerFwd(tb testing.TB) (*Server, *net.UDPConn) {
-	tb.Helper()
-	s, c, loc := fastServerLoc(tb, func(*Config) {})
-	store, err := devices.Open(devices.Options{Path: tb.TempDir() + "/fwd.db"})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() { store.Close() })
-	if _, err := store.CreateAccount(map[string]any{"name": "Acme", "realm": fastRealm}); err != nil {
-		tb.Fatal(err)
-	}
-	if err := s.EnableForwarding(store, loc); err != nil {
-		tb.Fatal(err)
-	}
-	if s.fast.dialog.Load() == nil || s.fast.challenge.Load() == nil {
-		tb.Fatal("fast paths of the proxy not on")
-	}
-	return s, c
-}
-
-// What the reader answers or forwards itself goes out with its batch: the
-// 407 of the stateless challenge waits in the queue until the flush, and
-// the dialog path's ACK and BYE find the same queue through their
-// transaction.
-func TestReaderWritesLeaveWithTheBatch(t *testing.T) {
-	s, c := fastServerFwd(t)
-	uc, ok := s.udp.(*net.UDPConn)
-	if !ok {
-		t.Fatalf("listener is %T", s.udp)
-	}
-	bc := newBatchConn(uc, 4, slog.New(slog.DiscardHandler), nil)
-	s.batch.Store(bc)
-	s.fastListen(bc)
-	invite := []byte("INVITE sip:u1@" + fastRealm + " SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:5062;branch=z9hG4bK4;rport\r\n" +
-		"From: <sip:u2@" + fastRealm + ">;tag=3\r\nTo: <sip:u1@" + fastRealm + ">\r\nCall-ID: batch-1\r\nCSeq: 1 INVITE\r\n" +
-		"Max-Forwards: 70\r\nContact: <sip:u2@127.0.0.1:5062>\r\nContent-Length: 0\r\n\r\n")
-	if out, err := s.fastReadFilter(s.props("UDP", c), invite); err != nil || len(out) != 0 {
-		t.Fatalf("challenge not taken: %d bytes on, %v", len(out), err)
-	}
-	if bc.nout != 1 {
-		t.Fatalf("%d datagrams queued after the challenge, want its 407", bc.nout)
-	}
-	bc.flush()
-	if res := readAnswer(t, c, make([]byte, 65535)); res.StatusCode != 407 || res.CallID().Value() != "batch-1" {
-		t.Fatalf("answer %d for %q, want the 407", res.StatusCode, res.CallID().Value())
-	}
-
-	if got := readerQueue(&txWriter{ServerTransaction: &fastTx{bc: bc}}); got != bc {
-		t.Errorf("readerQueue of the reader's transaction = %p, want %p", got, bc)
-	}
-	if got := readerQueue(&txWriter{}); got != nil {
-		t.Errorf("readerQueue of a transaction of sipgo's = %p, want nil", got)
-	}
 }

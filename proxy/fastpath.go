@@ -55,16 +55,6 @@ type fastConn struct {
 	port int
 }
 
-// queueFor is the batch queue the read filter may write to for a datagram
-// that arrived at local, or nil: then writes go to the socket at once.
-func (fc *fastConn) queueFor(local net.Addr) *batchConn {
-	bc, _ := fc.pc.(*batchConn)
-	if bc.owns(local) {
-		return bc
-	}
-	return nil
-}
-
 // initFastPath builds the fast path when sip.register_fast_path is on and
 // there is a registrar to answer.
 func (s *Server) initFastPath() {
@@ -142,7 +132,7 @@ func (s *Server) fastRegister(p sip.TransportReadProps, data []byte) (taken bool
 	if req == nil || req.Method != sip.REGISTER {
 		return false
 	}
-	s.serveFast(f.handler, fc, fc.queueFor(p.LocalAddr), raddr, req)
+	s.serveFast(f.handler, fc, raddr, req)
 	return true
 }
 
@@ -188,7 +178,7 @@ func (s *Server) fastRecover(path string, raddr *net.UDPAddr, taken *bool) {
 
 // serveFast is adapt for the fast path: the same metrics, drain tracking
 // and error answers, with a fastTx in place of sipgo's transaction.
-func (s *Server) serveFast(h Handler, fc *fastConn, bc *batchConn, raddr *net.UDPAddr, req *sip.Request) {
+func (s *Server) serveFast(h Handler, fc *fastConn, raddr *net.UDPAddr, req *sip.Request) {
 	start := time.Now()
 	req.SetTransport("UDP")
 	req.SetSource(raddr.String())
@@ -198,14 +188,14 @@ func (s *Server) serveFast(h Handler, fc *fastConn, bc *batchConn, raddr *net.UD
 	defer s.track.leave()
 
 	tx := fastTxPool.Get().(*fastTx)
-	tx.pc, tx.bc, tx.dst, tx.toTagged = fc.pc, bc, raddr, hasToTag(req)
+	tx.pc, tx.dst, tx.toTagged = fc.pc, raddr, hasToTag(req)
 	w := &txWriter{ServerTransaction: tx, s: s, req: req, method: mi}
 	// The registrar never blocks on ctx; the base ctx still tells the
 	// chain when the server is stopping, without a timer per request.
 	if err := h.ServeSIP(s.baseCtx, w, req); err != nil {
 		s.answerError(w, req, err)
 	}
-	tx.pc, tx.bc, tx.dst = nil, nil, nil
+	tx.pc, tx.dst = nil, nil
 	fastTxPool.Put(tx)
 	s.m.duration[mi].Observe(time.Since(start).Seconds())
 }
@@ -220,7 +210,6 @@ var errNoTransaction = errors.New("proxy: stateless request has no transaction")
 // the source address and port, whatever the Via says).
 type fastTx struct {
 	pc  net.PacketConn
-	bc  *batchConn // the reader's queue, when the request came through it
 	dst *net.UDPAddr
 	// toTagged: the request's To already has a tag, which the response
 	// must echo unchanged.
@@ -238,7 +227,7 @@ func (t *fastTx) Respond(res *sip.Response) error {
 	}
 	t.buf.Reset()
 	res.StringWrite(&t.buf)
-	if err := writeOut(t.pc, t.bc, t.buf.Bytes(), t.dst); err != nil {
+	if _, err := t.pc.WriteTo(t.buf.Bytes(), t.dst); err != nil {
 		return fmt.Errorf("proxy: fast path write to %s: %w", t.dst, err)
 	}
 	return nil

@@ -129,9 +129,8 @@ func rawVia(v string) (*sip.ViaHeader, bool) {
 var answerBufs = sync.Pool{New: func() any { return new([]byte) }}
 
 // relayRawAnswer relays data, an answer that arrived on fc, if the raw
-// relay can; false leaves it to the parsed path. bc is the reader's
-// queue, or nil to send at once.
-func (f *forwarder) relayRawAnswer(fc *fastConn, bc *batchConn, data []byte, relayed prometheus.Counter) bool {
+// relay can; false leaves it to the parsed path.
+func (f *forwarder) relayRawAnswer(fc *fastConn, data []byte, relayed prometheus.Counter) bool {
 	// A view of the datagram: nothing of it outlives this call.
 	msg := unsafe.String(unsafe.SliceData(data), len(data))
 	a, ok := readRawAnswer(msg)
@@ -156,7 +155,7 @@ func (f *forwarder) relayRawAnswer(fc *fastConn, bc *batchConn, data []byte, rel
 	bp := answerBufs.Get().(*[]byte)
 	out := append(append((*bp)[:0], data[:a.topFrom]...), data[a.topTo:]...)
 	relayed.Inc()
-	if err := writeOut(fc.pc, bc, out, net.UDPAddrFromAddrPort(dest)); err != nil {
+	if _, err := fc.pc.WriteTo(out, net.UDPAddrFromAddrPort(dest)); err != nil {
 		f.s.log.Info("answer not relayed", "call_id", a.callID, "dst", dest.String(), "err", err)
 	}
 	*bp = out

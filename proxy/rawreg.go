@@ -723,7 +723,9 @@ func (s *Server) rawSend(fc *fastConn, local net.Addr, raddr *net.UDPAddr, out [
 	s.m.response(mi, code)
 	// Queue only what the batch reader itself read (its socket's own
 	// address object): the queue belongs to that one goroutine.
-	if err := writeOut(fc.pc, fc.queueFor(local), out, raddr); err != nil {
+	if bc, ok := fc.pc.(*batchConn); ok && local == bc.LocalAddr() {
+		bc.queue(out, raddr)
+	} else if _, err := fc.pc.WriteTo(out, raddr); err != nil {
 		s.log.Debug("sip register answer not sent", "dst", raddr.String(), "err", err)
 	}
 	s.m.duration[mi].Observe(time.Since(start).Seconds())

@@ -131,25 +131,7 @@ func (b *batchConn) flush() {
 // handOff notes that the datagram last read from the socket at local goes
 // on to sipgo. Called by the read filter, in the reader goroutine.
 func (b *batchConn) handOff(local net.Addr) {
-	if b.owns(local) {
+	if b != nil && local == b.LocalAddr() {
 		b.handedOff = true
 	}
-}
-
-// owns reports whether a datagram that arrived at local was read by b's
-// reader (its socket's own address object), so that the read filter
-// handling it runs in that reader and may use its queue.
-func (b *batchConn) owns(local net.Addr) bool {
-	return b != nil && local == b.LocalAddr()
-}
-
-// writeOut sends p to addr: with the batch when bc is the reader's own
-// queue (the caller runs in that reader), else at once on pc.
-func writeOut(pc net.PacketConn, bc *batchConn, p []byte, addr net.Addr) error {
-	if bc != nil {
-		bc.queue(p, addr)
-		return nil
-	}
-	_, err := pc.WriteTo(p, addr)
-	return err
 }

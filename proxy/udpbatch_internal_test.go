@@ -1,7 +1,6 @@
 package proxy
 
 import (
-	"fmt"
 	"log/slog"
 	"net"
 	"testing"
@@ -103,48 +102,5 @@ func TestBatchReaderFlushesBeforeYield(t *testing.T) {
 	}
 	if n, err := phone.Read(buf); err != nil || string(buf[:n]) != "answer" {
 		t.Fatalf("queued answer: %q, %v", buf[:n], err)
-	}
-}
-
-// BenchmarkReaderSend is what one datagram the reader writes costs: sent
-// at once, or queued and sent with the batch's others, n at a time.
-func BenchmarkReaderSend(b *testing.B) {
-	for _, n := range []int{1, 2, 4, 16} {
-		b.Run(fmt.Sprintf("batch=%d", n), func(b *testing.B) {
-			uc, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer uc.Close()
-			sink, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer sink.Close()
-			go func() { // drains, as a phone would read its answers
-				buf := make([]byte, 2048)
-				for {
-					if _, err := sink.Read(buf); err != nil {
-						return
-					}
-				}
-			}()
-			bc := newBatchConn(uc, 16, slog.New(slog.DiscardHandler), nil)
-			msg := make([]byte, 500)
-			to := sink.LocalAddr()
-			b.SetBytes(int64(len(msg)))
-			i := 0
-			for b.Loop() {
-				if n == 1 {
-					_ = writeOut(uc, nil, msg, to)
-					continue
-				}
-				_ = writeOut(uc, bc, msg, to)
-				if i++; i%n == 0 {
-					bc.flush()
-				}
-			}
-			bc.flush()
-		})
 	}
 }
