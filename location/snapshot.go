@@ -624,10 +624,7 @@ func (t *Table) SaveFile(path string) error {
 }
 
 func (t *Table) saveFile(path string) (err error) {
-	dir, base := filepath.Split(path)
-	if dir == "" {
-		dir = "."
-	}
+	dir, base := splitPath(path)
 	f, err := os.CreateTemp(dir, base+tempInfix+"*")
 	if err != nil {
 		return fmt.Errorf("location: save snapshot: %w", err)
@@ -675,10 +672,7 @@ func (t *Table) saveFile(path string) (err error) {
 // process that owns the data directory may call it, before its first
 // save: another writer's file in progress would go too.
 func RemoveTemps(path string) (removed int, err error) {
-	dir, base := filepath.Split(path)
-	if dir == "" {
-		dir = "."
-	}
+	dir, base := splitPath(path)
 	entries, err := os.ReadDir(dir)
 	if err != nil {
 		return 0, fmt.Errorf("location: remove temps: %w", err)
@@ -698,6 +692,15 @@ func RemoveTemps(path string) (removed int, err error) {
 		return removed, fmt.Errorf("location: remove temps: %w", errors.Join(errs...))
 	}
 	return removed, nil
+}
+
+// splitPath is path's directory ("." for a bare name) and file name.
+func splitPath(path string) (dir, base string) {
+	dir, base = filepath.Split(path)
+	if dir == "" {
+		dir = "."
+	}
+	return dir, base
 }
 
 // tempInfix joins a snapshot's name and the random part of its temp files.

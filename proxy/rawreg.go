@@ -721,9 +721,9 @@ func (s *Server) rawSend(fc *fastConn, local net.Addr, raddr *net.UDPAddr, out [
 	mi := methodIndex(sip.REGISTER)
 	s.m.requests[mi][0].Inc() // transportNames[0] is UDP
 	s.m.response(mi, code)
-	// Queue only what the batch reader itself read (its socket's own
-	// address object): the queue belongs to that one goroutine.
-	if bc, ok := fc.pc.(*batchConn); ok && local == bc.LocalAddr() {
+	// Queue only what the batch reader itself read: the queue belongs to
+	// that one goroutine.
+	if bc, _ := fc.pc.(*batchConn); bc.owns(local) {
 		bc.queue(out, raddr)
 	} else if _, err := fc.pc.WriteTo(out, raddr); err != nil {
 		s.log.Debug("sip register answer not sent", "dst", raddr.String(), "err", err)

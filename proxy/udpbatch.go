@@ -68,8 +68,8 @@ func (b *batchConn) ReadFrom(p []byte) (int, net.Addr, error) {
 		// new goroutine pushes the one before it back in the run queue.
 		// With one processor that was a quarter to a whole millisecond of
 		// waiting for half of the INVITEs and answers sipgo handles
-		// (BENCHMARKS.md, "Where a call waits").
-		// Answers queued so far leave first: they are not to wait on it.
+		// (BENCHMARKS.md, "Where a call waits"). Answers queued so far
+		// leave first: they are not to wait on it.
 		b.handedOff = false
 		b.flush()
 		runtime.Gosched()
@@ -131,7 +131,14 @@ func (b *batchConn) flush() {
 // handOff notes that the datagram last read from the socket at local goes
 // on to sipgo. Called by the read filter, in the reader goroutine.
 func (b *batchConn) handOff(local net.Addr) {
-	if b != nil && local == b.LocalAddr() {
+	if b.owns(local) {
 		b.handedOff = true
 	}
+}
+
+// owns reports whether a datagram that arrived at local was read by b's
+// reader (its socket's own address object): only then does the read
+// filter handling it run in that reader, the one user of b's queue.
+func (b *batchConn) owns(local net.Addr) bool {
+	return b != nil && local == b.LocalAddr()
 }
