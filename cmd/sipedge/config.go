@@ -48,11 +48,6 @@ type RuntimeConfig struct {
 	// floor is memory held on purpose, which a host running other things,
 	// or a measurement of memory per binding, should not be given unasked.
 	GCFloorMB int `yaml:"gc_floor_mb"`
-	// RestoreHugePages advises the heap a start restores into for
-	// transparent huge pages (hugeheap.go): at a million devices and
-	// bindings, a fifth less CPU to start. Only where the kernel gives
-	// huge pages to advised memory alone.
-	RestoreHugePages bool `yaml:"restore_huge_pages"`
 }
 
 // LogConfig selects the log level and format.
@@ -100,7 +95,6 @@ func DefaultConfig() Config {
 		Keepalive: proxy.DefaultKeepalive(),
 		Location:  LocationConfig{ExpireInterval: time.Second, SnapshotInterval: 30 * time.Second},
 		Shutdown:  ShutdownConfig{Grace: 10 * time.Second},
-		Runtime:   RuntimeConfig{RestoreHugePages: true},
 	}
 }
 

@@ -153,7 +153,7 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 		return err
 	}
 	snapshot := filepath.Join(cfg.Data, "location.snap")
-	store, err := loadState(cfg.Data, snapshot, cfg.Runtime.RestoreHugePages, loc, log)
+	store, err := loadState(cfg.Data, snapshot, loc, log)
 	if err != nil {
 		return err
 	}
@@ -347,17 +347,11 @@ func randomHex(n int) (string, error) {
 // million bindings) came back as one collection of the whole heap in the
 // first seconds after the start, when every phone re-registers at once, and
 // three times the phones were told 503 (BENCHMARKS.md).
-func loadState(dataDir, snapshot string, hugePages bool, loc *location.Table, log *slog.Logger) (*devices.Store, error) {
+func loadState(dataDir, snapshot string, loc *location.Table, log *slog.Logger) (*devices.Store, error) {
 	if prev := debug.SetGCPercent(400); prev < 0 || prev > 400 {
 		debug.SetGCPercent(prev)
 	} else {
 		defer debug.SetGCPercent(prev)
-	}
-	if hugePages {
-		size := loadHeapEstimate(filepath.Join(dataDir, "sipedge.db"), snapshot, totalRAM())
-		if adviseHeap(size) != 0 {
-			log.Info("restore heap advised for huge pages", "mib", size>>20)
-		}
 	}
 	var restored int
 	var restoreErr error
