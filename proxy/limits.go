@@ -217,7 +217,7 @@ func (l *limits) check(req *sip.Request) *StatusError {
 	}
 	lw := lenWriterPool.Get().(*lenWriter)
 	defer lenWriterPool.Put(lw)
-	size := startLineLen(req, lw)
+	size := startLineLen(req)
 	vias := 0
 	for _, h := range hs {
 		n := headerLen(h, lw)
@@ -250,7 +250,7 @@ func (l *limits) check(req *sip.Request) *StatusError {
 func requestLen(req *sip.Request) int {
 	lw := lenWriterPool.Get().(*lenWriter)
 	defer lenWriterPool.Put(lw)
-	n := startLineLen(req, lw) + 2 + len(req.Body())
+	n := startLineLen(req) + 2 + len(req.Body())
 	hs := req.Headers()
 	for _, h := range hs {
 		n += headerLen(h, lw) + 2
@@ -262,39 +262,117 @@ func requestLen(req *sip.Request) int {
 }
 
 // startLineLen is the length of req's start line, CRLF included.
-func startLineLen(req *sip.Request, lw *lenWriter) int {
-	*lw = 0
-	req.Recipient.StringWrite(lw)
-	return len(req.Method) + int(*lw) + len(req.SipVersion) + 4
+func startLineLen(req *sip.Request) int {
+	return len(req.Method) + uriLen(&req.Recipient) + len(req.SipVersion) + 4
 }
 
 // headerLen is the length of h's line ("Name: value", no CRLF), counted as
 // the header writes itself rather than from Value(), which renders a new
-// string per header. A Via renders one even in StringWrite, so it is
-// counted from its parts, as sipgo writes them.
+// string per header. A Via, and the URIs of To, From and Contact, render
+// new strings even in StringWrite (sipgo's URI writer parses every host as
+// an IP to know whether to bracket it, which allocates for a hostname), so
+// those are counted from their parts, as sipgo writes them.
 func headerLen(h sip.Header, lw *lenWriter) int {
-	*lw = 0
-	v, ok := h.(*sip.ViaHeader)
-	if !ok {
-		h.StringWrite(lw)
-		return int(*lw)
+	switch h := h.(type) {
+	case *sip.ViaHeader:
+		return viaLen(h)
+	case *sip.ToHeader:
+		return nameAddrLen(len("To"), h.DisplayName, &h.Address, h.Params)
+	case *sip.FromHeader:
+		return nameAddrLen(len("From"), h.DisplayName, &h.Address, h.Params)
+	case *sip.ContactHeader:
+		if h.Address.Wildcard {
+			return len("Contact: *")
+		}
+		return nameAddrLen(len("Contact"), h.DisplayName, &h.Address, h.Params)
 	}
+	*lw = 0
+	h.StringWrite(lw)
+	return int(*lw)
+}
+
+func viaLen(v *sip.ViaHeader) int {
 	n := len("Via: ") + len(v.ProtocolName) + len(v.ProtocolVersion) + len(v.Transport) + len("// ") + len(v.Host)
-	if strings.IndexByte(v.Host, ':') >= 0 {
-		// sipgo brackets a bare IPv6 address.
-		if a, err := netip.ParseAddr(v.Host); err == nil && a.Zone() == "" && a.Is6() && !a.Is4In6() {
+	if bracketed(v.Host) {
+		n += 2
+	}
+	if v.Port > 0 {
+		n += 1 + decimalLen(v.Port)
+	}
+	return n + paramsLen(v.Params)
+}
+
+// nameAddrLen is the length of a To, From or Contact line as sipgo writes
+// it: name, ": ", an optional quoted display name, the URI in angle
+// brackets, the parameters.
+func nameAddrLen(name int, display string, u *sip.Uri, params sip.HeaderParams) int {
+	n := name + len(": <>") + uriLen(u)
+	if display != "" {
+		n += len(display) + len(`"" `)
+	}
+	return n + paramsLen(params)
+}
+
+// uriLen is the length of u as sip.Uri.StringWrite writes it.
+func uriLen(u *sip.Uri) int {
+	n := len(u.Scheme) + 1
+	if u.Scheme == "" {
+		n = len("sip:")
+	}
+	if raw := u.Raw(); raw != "" {
+		return n + len(raw)
+	}
+	if u.HierarhicalSlashes {
+		n += 2
+	}
+	if u.User != "" {
+		n += len(u.User) + 1
+		if u.Password != "" {
+			n += 1 + len(u.Password)
+		}
+	}
+	n += len(u.Host)
+	if bracketed(u.Host) {
+		n += 2
+	}
+	if u.Port > 0 {
+		n += 1 + decimalLen(u.Port)
+	}
+	return n + paramsLen(u.UriParams) + paramsLen(u.Headers)
+}
+
+// paramsLen is the length of params with the separator before each, as
+// sip.HeaderParams.ToStringWrite writes them after the one before the
+// list (it renders its separator into a new string on every call). A value
+// with a space or tab is quoted, as sipgo's writer does.
+func paramsLen(params sip.HeaderParams) int {
+	n := 0
+	for _, kv := range params {
+		n += 1 + len(kv.K)
+		if kv.V == "" {
+			continue
+		}
+		n += 1 + len(kv.V)
+		if strings.ContainsAny(kv.V, " \t") {
 			n += 2
 		}
 	}
-	if v.Port > 0 {
-		var b [8]byte
-		n += 1 + len(strconv.AppendInt(b[:0], int64(v.Port), 10))
-	}
-	if v.Params.Length() > 0 {
-		v.Params.ToStringWrite(';', lw)
-		n += 1 + int(*lw)
-	}
 	return n
+}
+
+// bracketed says whether sipgo writes host in brackets: a bare IPv6
+// address, not a v4-mapped one, without a zone (net.ParseIP takes none).
+func bracketed(host string) bool {
+	if strings.IndexByte(host, ':') < 0 {
+		return false
+	}
+	a, err := netip.ParseAddr(host)
+	return err == nil && a.Zone() == "" && a.Is6() && !a.Is4In6()
+}
+
+func decimalLen(n int) int {
+	var b [20]byte
+	return len(strconv.AppendInt(b[:0], int64(n), 10))
 }
 
 // lenWriter counts what is written to it.

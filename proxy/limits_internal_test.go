@@ -67,9 +67,42 @@ func TestRequestLen(t *testing.T) {
 	}
 }
 
+// The name-addr headers and the request URI are counted from their parts;
+// each count must be what sipgo writes.
+func TestRequestLenNameAddr(t *testing.T) {
+	for _, m := range []string{
+		"INVITE sip:bob:pw@bench.sipedge.test:5070;transport=tcp;lr?subject=x&priority=urgent SIP/2.0\r\n" +
+			"From: \"Alice Smith\" <sips:alice@example.com;user=phone>;tag=9fxced76sl\r\n" +
+			"To: <tel:+15551234567;phone-context=example.com>\r\n" +
+			"Contact: <sip:alice@[2001:db8::5]:5062;ob>;expires=60;+sip.instance=\"<urn:uuid:00000000-0000-1000-8000-000A95A0E128>\"\r\n",
+		"REGISTER sip:example.com SIP/2.0\r\nFrom: <sip:a@example.com>;tag=1\r\nTo: <sip:a@example.com>\r\n" +
+			"Contact: *\r\nExpires: 0\r\n",
+		"INVITE sip:[::ffff:192.0.2.1]:5060 SIP/2.0\r\nFrom: sip:a@192.0.2.1;tag=2\r\nTo: \"B\" <sip:b@[fe80::1%25eth0]>\r\n" +
+			"Contact: <sip:a@192.0.2.1:5060>, <sip:a@198.51.100.7;transport=udp>;q=0.5\r\n",
+		"OPTIONS sip:h SIP/2.0\r\nFrom: <sip:h>;tag=3\r\nTo: <sip:h>\r\nContact: <urn:service:sos>\r\n",
+	} {
+		msg, err := sip.ParseMessage([]byte(m + "Via: SIP/2.0/UDP 192.0.2.1;branch=z9hG4bK1\r\nCall-ID: c\r\nCSeq: 1 INVITE\r\nContent-Length: 0\r\n\r\n"))
+		if err != nil {
+			t.Fatalf("%q: %v", m, err)
+		}
+		req := msg.(*sip.Request)
+		if got, want := requestLen(req), len(req.String()); got != want {
+			t.Errorf("requestLen %d, want %d for %q", got, want, req.String())
+		}
+		lw := new(lenWriter)
+		for _, h := range req.Headers() {
+			if got, want := headerLen(h, lw), len(h.Name()+": "+h.Value()); got != want {
+				t.Errorf("%s: headerLen %d, want %d (%q)", h.Name(), got, want, h.Value())
+			}
+		}
+	}
+}
+
 func FuzzRequestLen(f *testing.F) {
 	f.Add([]byte("OPTIONS sip:h SIP/2.0\r\nVia: SIP/2.0/UDP [fe80::1%eth0]:5060;branch=z9hG4bK1\r\nCall-ID: c\r\nCSeq: 1 OPTIONS\r\n\r\n"))
 	f.Add([]byte("INVITE sip:bob@[2001:db8::9] SIP/2.0\r\nVia: SIP/2.0/TCP 2001:db8::1;branch=z9hG4bK1;rport\r\nContent-Length: 1\r\n\r\nx"))
+	f.Add([]byte("INVITE sips:u:p@h.example:5061;lr?x=y SIP/2.0\r\nFrom: \"A\" <sip:a@[::1]:5060;user=phone>;tag=1\r\n" +
+		"To: <tel:+1555;phone-context=h>\r\nContact: *\r\nContact: <sip:c@h;ob>;expires=60\r\n\r\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		req := fuzzRequest(data)
 		if req == nil {
