@@ -395,18 +395,49 @@ func setParty(display *string, u *sip.Uri, p routing.Party) {
 
 // restoreParties gives a response relayed to the caller the From and To
 // of its own request (with the callee's To tag): the rewrites of a branch
-// are for the callee's eyes, dialogs match on tags.
+// are for the callee's eyes, dialogs match on tags. A party the branch left
+// as it was comes back as it went, and is kept rather than copied again.
 func restoreParties(res *sip.Response, req *sip.Request) {
-	if from := req.From(); from != nil {
+	if from, rfrom := req.From(), res.From(); from != nil &&
+		(rfrom == nil || !sameParty(rfrom.DisplayName, &rfrom.Address, rfrom.Params, from.DisplayName, &from.Address, from.Params, 0)) {
 		res.ReplaceHeader(&sip.FromHeader{DisplayName: from.DisplayName, Address: *from.Address.Clone(), Params: from.Params.Clone()})
 	}
 	to, rto := req.To(), res.To()
 	if to == nil || rto == nil {
 		return
 	}
+	tag, ok := rto.Params.Get("tag")
+	extra := 0
+	if ok && !to.Params.Has("tag") {
+		extra = 1 // the callee's tag, after the caller's own parameters
+	}
+	if sameParty(rto.DisplayName, &rto.Address, rto.Params, to.DisplayName, &to.Address, to.Params, extra) {
+		return
+	}
 	nt := &sip.ToHeader{DisplayName: to.DisplayName, Address: *to.Address.Clone(), Params: to.Params.Clone()}
-	if tag, ok := rto.Params.Get("tag"); ok {
+	if ok {
 		nt.Params.Add("tag", tag)
 	}
 	res.ReplaceHeader(nt)
+}
+
+// sameParty reports whether a party as the response has it is the one of
+// the request, with extra more parameters after the request's (the To tag).
+func sameParty(rd string, ru *sip.Uri, rp sip.HeaderParams, d string, u *sip.Uri, p sip.HeaderParams, extra int) bool {
+	return rd == d && len(rp) == len(p)+extra && sameParams(rp[:len(p)], p) &&
+		ru.Scheme == u.Scheme && ru.Raw() == u.Raw() && ru.Wildcard == u.Wildcard &&
+		ru.HierarhicalSlashes == u.HierarhicalSlashes && ru.User == u.User && ru.Password == u.Password &&
+		ru.Host == u.Host && ru.Port == u.Port && sameParams(ru.UriParams, u.UriParams) && sameParams(ru.Headers, u.Headers)
+}
+
+func sameParams(a, b sip.HeaderParams) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
 }
