@@ -23,24 +23,15 @@ func restorePartiesCopy(res *sip.Response, req *sip.Request) {
 	res.ReplaceHeader(nt)
 }
 
-func partiesReq(t *testing.T, from, to string) *sip.Request {
+// partiesMsg parses a message of start line first with that From and To.
+func partiesMsg(t *testing.T, first, from, to string) sip.Message {
 	t.Helper()
-	m, err := sip.ParseMessage([]byte("INVITE sip:bob@example.com SIP/2.0\r\nVia: SIP/2.0/UDP 192.0.2.1;branch=z9hG4bK1\r\n" +
+	m, err := sip.ParseMessage([]byte(first + "\r\nVia: SIP/2.0/UDP 192.0.2.1;branch=z9hG4bK1\r\n" +
 		"From: " + from + "\r\nTo: " + to + "\r\nCall-ID: c\r\nCSeq: 1 INVITE\r\nContent-Length: 0\r\n\r\n"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	return m.(*sip.Request)
-}
-
-func partiesRes(t *testing.T, from, to string) *sip.Response {
-	t.Helper()
-	m, err := sip.ParseMessage([]byte("SIP/2.0 180 Ringing\r\nVia: SIP/2.0/UDP 192.0.2.1;branch=z9hG4bK1\r\n" +
-		"From: " + from + "\r\nTo: " + to + "\r\nCall-ID: c\r\nCSeq: 1 INVITE\r\nContent-Length: 0\r\n\r\n"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return m.(*sip.Response)
+	return m
 }
 
 // TestRestoreParties: whatever the branch did to From and To, the caller
@@ -68,8 +59,10 @@ func TestRestoreParties(t *testing.T) {
 		{"request To with another tag", from, to + ";tag=zz", from, to + ";tag=b2", true, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			req := partiesReq(t, tc.reqFrom, tc.reqTo)
-			res, want := partiesRes(t, tc.resFrom, tc.resTo), partiesRes(t, tc.resFrom, tc.resTo)
+			req := partiesMsg(t, "INVITE sip:bob@example.com SIP/2.0", tc.reqFrom, tc.reqTo).(*sip.Request)
+			const ringing = "SIP/2.0 180 Ringing"
+			res := partiesMsg(t, ringing, tc.resFrom, tc.resTo).(*sip.Response)
+			want := partiesMsg(t, ringing, tc.resFrom, tc.resTo).(*sip.Response)
 			oldFrom, oldTo := res.From(), res.To()
 			restoreParties(res, req)
 			restorePartiesCopy(want, req)
